@@ -1,0 +1,487 @@
+//! Pure planning: what state each migration is in, given the local migrations and the history,
+//! and which migrations `run` and `down` would execute. No I/O here, so all of it is unit-tested.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::attempt::{Attempt, AttemptState, Direction};
+use crate::id::MigrationId;
+use crate::migration::LocalMigration;
+
+/// The state of one migration, from its latest attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", content = "direction", rename_all = "snake_case")]
+pub enum MigrationState {
+    /// Never applied, or rolled back since.
+    Pending,
+    Applied,
+    /// The latest attempt failed; `run` retries a failed `up`, `down` retries a failed `down`.
+    Failed(Direction),
+    /// The latest attempt is being run right now by the runner that holds the lock.
+    Running(Direction),
+    /// The latest attempt says `running` but no live runner holds it: its runner died.
+    /// Treated like a failure: the next `run` (or `down`) picks it up again.
+    Interrupted(Direction),
+    /// Applied according to the history, but this binary does not have it.
+    Missing,
+}
+
+impl MigrationState {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Applied => "applied",
+            Self::Failed(Direction::Up) => "failed",
+            Self::Failed(Direction::Down) => "failed (down)",
+            Self::Running(Direction::Up) => "running",
+            Self::Running(Direction::Down) => "running (down)",
+            Self::Interrupted(Direction::Up) => "interrupted",
+            Self::Interrupted(Direction::Down) => "interrupted (down)",
+            Self::Missing => "missing",
+        }
+    }
+
+    /// Whether `run` has work to do for a migration in this state.
+    fn wants_up(self) -> bool {
+        matches!(
+            self,
+            Self::Pending | Self::Failed(Direction::Up) | Self::Interrupted(Direction::Up)
+        )
+    }
+
+    /// Whether the migration's effects are (or may be partly) in the table, so `down` may revert it.
+    fn is_applied(self) -> bool {
+        matches!(
+            self,
+            Self::Applied
+                | Self::Missing
+                | Self::Failed(Direction::Down)
+                | Self::Interrupted(Direction::Down)
+        )
+    }
+}
+
+/// One line of `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusEntry {
+    pub id: MigrationId,
+    pub description: String,
+    #[serde(flatten)]
+    pub state: MigrationState,
+    pub has_down: bool,
+    pub attempts: u32,
+    pub last_attempt: Option<Attempt>,
+}
+
+/// Every migration known locally or in the history, in id order, with its state.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub entries: Vec<StatusEntry>,
+}
+
+/// What `down` should roll back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownTarget {
+    /// The newest N applied migrations.
+    Steps(usize),
+    /// Every applied migration newer than this one, and this one.
+    To(MigrationId),
+}
+
+/// Why a plan cannot be made. Nothing has run when one of these is returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("--to {0}: this binary has no migration with that id")]
+    UnknownTarget(MigrationId),
+    #[error(
+        "the history has applied migrations that this binary does not have: {}; \
+         run the binary that has them, or pass --ignore-missing",
+        join(.0)
+    )]
+    Missing(Vec<MigrationId>),
+    #[error(
+        "migration {0} has no down, so it cannot be rolled back and nothing was rolled back; \
+         write a new forward migration, or restore the table from a backup"
+    )]
+    NoDown(MigrationId),
+    #[error("migration {0} is applied but this binary does not have it, so its down cannot run; nothing was rolled back")]
+    DownMissing(MigrationId),
+    #[error("--to {0}: that migration is not applied, so there is nothing to roll back to it")]
+    NotApplied(MigrationId),
+}
+
+fn join(ids: &[MigrationId]) -> String {
+    ids.iter()
+        .map(MigrationId::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Status {
+    /// Derives each migration's state from its latest attempt. `active_run` is the run id that
+    /// holds the lock right now, if any: its `running` attempts are live, anyone else's are dead.
+    pub fn derive(local: &[LocalMigration], history: &[Attempt], active_run: Option<&str>) -> Self {
+        let mut latest: BTreeMap<&MigrationId, (&Attempt, u32)> = BTreeMap::new();
+        for attempt in history {
+            let entry = latest.entry(&attempt.migration_id).or_insert((attempt, 0));
+            entry.1 += 1;
+            if attempt.attempt > entry.0.attempt {
+                entry.0 = attempt;
+            }
+        }
+
+        let mut entries: BTreeMap<MigrationId, StatusEntry> = BTreeMap::new();
+        for migration in local {
+            let found = latest.get(&migration.id);
+            entries.insert(
+                migration.id.clone(),
+                StatusEntry {
+                    id: migration.id.clone(),
+                    description: migration.description.clone(),
+                    state: found.map_or(MigrationState::Pending, |(a, _)| state_of(a, active_run)),
+                    has_down: migration.has_down,
+                    attempts: found.map_or(0, |(_, n)| *n),
+                    last_attempt: found.map(|(a, _)| (*a).clone()),
+                },
+            );
+        }
+        for (id, (attempt, count)) in latest {
+            // A migration that was rolled back and then deleted from the code is history, not missing.
+            if entries.contains_key(id) || attempt.state == AttemptState::RolledBack {
+                continue;
+            }
+            entries.insert(
+                id.clone(),
+                StatusEntry {
+                    id: id.clone(),
+                    description: attempt.description.clone(),
+                    state: MigrationState::Missing,
+                    has_down: false,
+                    attempts: count,
+                    last_attempt: Some(attempt.clone()),
+                },
+            );
+        }
+        Self {
+            entries: entries.into_values().collect(),
+        }
+    }
+
+    /// True when something is pending, failed, interrupted, running or missing: `status --check` exits 4.
+    pub fn has_work(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.state != MigrationState::Applied)
+    }
+
+    pub fn count(&self, state: MigrationState) -> usize {
+        self.entries.iter().filter(|e| e.state == state).count()
+    }
+
+    /// The migrations `run` applies, in id order: pending, failed and interrupted ones, up to and
+    /// including `to`. Refuses while the history has applied migrations this binary lacks (an old
+    /// binary against newer data), unless `ignore_missing`.
+    pub fn plan_up(
+        &self,
+        to: Option<&MigrationId>,
+        ignore_missing: bool,
+    ) -> Result<Vec<MigrationId>, PlanError> {
+        if let Some(target) = to {
+            let known = self
+                .entries
+                .iter()
+                .any(|e| &e.id == target && e.state != MigrationState::Missing);
+            if !known {
+                return Err(PlanError::UnknownTarget(target.clone()));
+            }
+        }
+        let missing: Vec<MigrationId> = self
+            .entries
+            .iter()
+            .filter(|e| e.state == MigrationState::Missing)
+            .map(|e| e.id.clone())
+            .collect();
+        if !missing.is_empty() && !ignore_missing {
+            return Err(PlanError::Missing(missing));
+        }
+        Ok(self
+            .entries
+            .iter()
+            .filter(|e| e.state.wants_up())
+            .filter(|e| to.is_none_or(|target| &e.id <= target))
+            .map(|e| e.id.clone())
+            .collect())
+    }
+
+    /// The migrations `down` reverts, newest first. Refuses, before anything runs, when one of
+    /// them has no `down` or is not in this binary.
+    pub fn plan_down(&self, target: &DownTarget) -> Result<Vec<MigrationId>, PlanError> {
+        let applied: Vec<&StatusEntry> = self
+            .entries
+            .iter()
+            .rev()
+            .filter(|e| e.state.is_applied())
+            .collect();
+        let selected: Vec<&StatusEntry> = match target {
+            DownTarget::Steps(n) => applied.into_iter().take(*n).collect(),
+            DownTarget::To(id) => {
+                if !applied.iter().any(|e| &e.id == id) {
+                    return Err(PlanError::NotApplied(id.clone()));
+                }
+                applied.into_iter().filter(|e| &e.id >= id).collect()
+            }
+        };
+        for entry in &selected {
+            if entry.state == MigrationState::Missing {
+                return Err(PlanError::DownMissing(entry.id.clone()));
+            }
+            if !entry.has_down {
+                return Err(PlanError::NoDown(entry.id.clone()));
+            }
+        }
+        Ok(selected.into_iter().map(|e| e.id.clone()).collect())
+    }
+}
+
+fn state_of(attempt: &Attempt, active_run: Option<&str>) -> MigrationState {
+    match (attempt.state, attempt.direction) {
+        (AttemptState::Succeeded, _) => MigrationState::Applied,
+        (AttemptState::RolledBack, _) => MigrationState::Pending,
+        (AttemptState::Failed, direction) => MigrationState::Failed(direction),
+        (AttemptState::Running, direction)
+            if active_run == Some(attempt.ran_by.run_id.as_str()) =>
+        {
+            MigrationState::Running(direction)
+        }
+        (AttemptState::Running, direction) => MigrationState::Interrupted(direction),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attempt::RunIdentity;
+
+    fn id(s: &str) -> MigrationId {
+        MigrationId::parse(s).unwrap()
+    }
+
+    fn local(ids: &[&str]) -> Vec<LocalMigration> {
+        ids.iter()
+            .map(|s| LocalMigration {
+                id: id(s),
+                description: format!("{s} description"),
+                has_down: true,
+            })
+            .collect()
+    }
+
+    fn attempt(migration: &str, n: u32, direction: Direction, state: AttemptState) -> Attempt {
+        Attempt {
+            migration_id: id(migration),
+            attempt: n,
+            direction,
+            state,
+            description: "d".into(),
+            stage: "dev".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: None,
+            duration_ms: None,
+            items_processed: 0,
+            items_modified: 0,
+            error: None,
+            ran_by: RunIdentity {
+                run_id: format!("run-{n}"),
+                owner: "me@host".into(),
+                host: "host".into(),
+                pid: 1,
+                user: "me".into(),
+                tool_version: "0".into(),
+            },
+        }
+    }
+
+    fn states(status: &Status) -> Vec<(String, &'static str)> {
+        status
+            .entries
+            .iter()
+            .map(|e| (e.id.to_string(), e.state.label()))
+            .collect()
+    }
+
+    #[test]
+    fn fresh_history_means_everything_pending_in_id_order() {
+        let status = Status::derive(&local(&["20250102_b", "20250101_a"]), &[], None);
+        assert_eq!(
+            states(&status),
+            [
+                ("20250101_a".into(), "pending"),
+                ("20250102_b".into(), "pending")
+            ]
+        );
+        assert_eq!(
+            status.plan_up(None, false).unwrap(),
+            [id("20250101_a"), id("20250102_b")]
+        );
+        assert!(status.has_work());
+    }
+
+    #[test]
+    fn latest_attempt_decides_the_state() {
+        use AttemptState::*;
+        use Direction::*;
+        let history = [
+            attempt("20250101_a", 1, Up, Failed),
+            attempt("20250101_a", 2, Up, Succeeded),
+            attempt("20250102_b", 1, Up, Succeeded),
+            attempt("20250102_b", 2, Down, RolledBack),
+            attempt("20250103_c", 1, Up, Failed),
+            attempt("20250104_d", 1, Up, Running),
+        ];
+        let status = Status::derive(
+            &local(&["20250101_a", "20250102_b", "20250103_c", "20250104_d"]),
+            &history,
+            None,
+        );
+        assert_eq!(
+            states(&status),
+            [
+                ("20250101_a".into(), "applied"),
+                ("20250102_b".into(), "pending"),
+                ("20250103_c".into(), "failed"),
+                ("20250104_d".into(), "interrupted"),
+            ]
+        );
+        assert_eq!(status.entries[0].attempts, 2);
+        assert_eq!(
+            status.plan_up(None, false).unwrap(),
+            [id("20250102_b"), id("20250103_c"), id("20250104_d")]
+        );
+    }
+
+    #[test]
+    fn a_running_attempt_of_the_lock_holder_is_live() {
+        let history = [attempt(
+            "20250101_a",
+            1,
+            Direction::Up,
+            AttemptState::Running,
+        )];
+        let status = Status::derive(&local(&["20250101_a"]), &history, Some("run-1"));
+        assert_eq!(
+            status.entries[0].state,
+            MigrationState::Running(Direction::Up)
+        );
+    }
+
+    #[test]
+    fn applied_migrations_absent_from_the_binary_are_missing_and_block_run() {
+        let history = [
+            attempt("20250101_a", 1, Direction::Up, AttemptState::Succeeded),
+            attempt("20250105_gone", 1, Direction::Up, AttemptState::Succeeded),
+            attempt(
+                "20250106_reverted",
+                1,
+                Direction::Down,
+                AttemptState::RolledBack,
+            ),
+        ];
+        let status = Status::derive(&local(&["20250101_a", "20250102_b"]), &history, None);
+        assert_eq!(
+            status.entries.last().map(|e| e.state),
+            Some(MigrationState::Missing)
+        );
+        assert_eq!(
+            status.entries.len(),
+            3,
+            "a rolled-back migration deleted from the code is not missing"
+        );
+        assert_eq!(
+            status.plan_up(None, false),
+            Err(PlanError::Missing(vec![id("20250105_gone")]))
+        );
+        assert_eq!(status.plan_up(None, true).unwrap(), [id("20250102_b")]);
+    }
+
+    #[test]
+    fn run_to_stops_after_the_target_and_rejects_unknown_targets() {
+        let status = Status::derive(
+            &local(&["20250101_a", "20250102_b", "20250103_c"]),
+            &[],
+            None,
+        );
+        assert_eq!(
+            status.plan_up(Some(&id("20250102_b")), false).unwrap(),
+            [id("20250101_a"), id("20250102_b")]
+        );
+        assert_eq!(
+            status.plan_up(Some(&id("20250109_x")), false),
+            Err(PlanError::UnknownTarget(id("20250109_x")))
+        );
+    }
+
+    #[test]
+    fn down_goes_newest_first_by_steps_or_to_a_target() {
+        use AttemptState::Succeeded;
+        let history: Vec<_> = ["20250101_a", "20250102_b", "20250103_c"]
+            .iter()
+            .map(|m| attempt(m, 1, Direction::Up, Succeeded))
+            .collect();
+        let status = Status::derive(
+            &local(&["20250101_a", "20250102_b", "20250103_c", "20250104_d"]),
+            &history,
+            None,
+        );
+        assert_eq!(
+            status.plan_down(&DownTarget::Steps(1)).unwrap(),
+            [id("20250103_c")]
+        );
+        assert_eq!(
+            status.plan_down(&DownTarget::Steps(9)).unwrap(),
+            [id("20250103_c"), id("20250102_b"), id("20250101_a")]
+        );
+        assert_eq!(
+            status.plan_down(&DownTarget::To(id("20250102_b"))).unwrap(),
+            [id("20250103_c"), id("20250102_b")]
+        );
+        assert_eq!(
+            status.plan_down(&DownTarget::To(id("20250104_d"))),
+            Err(PlanError::NotApplied(id("20250104_d")))
+        );
+    }
+
+    #[test]
+    fn down_refuses_before_running_anything_when_a_step_has_no_down() {
+        let mut migrations = local(&["20250101_a", "20250102_b"]);
+        migrations[0].has_down = false;
+        let history: Vec<_> = ["20250101_a", "20250102_b"]
+            .iter()
+            .map(|m| attempt(m, 1, Direction::Up, AttemptState::Succeeded))
+            .collect();
+        let status = Status::derive(&migrations, &history, None);
+        assert_eq!(
+            status.plan_down(&DownTarget::Steps(1)).unwrap(),
+            [id("20250102_b")]
+        );
+        assert_eq!(
+            status.plan_down(&DownTarget::Steps(2)),
+            Err(PlanError::NoDown(id("20250101_a")))
+        );
+    }
+
+    #[test]
+    fn a_failed_down_stays_applied_for_down_and_is_skipped_by_run() {
+        let history = [
+            attempt("20250101_a", 1, Direction::Up, AttemptState::Succeeded),
+            attempt("20250101_a", 2, Direction::Down, AttemptState::Failed),
+        ];
+        let status = Status::derive(&local(&["20250101_a"]), &history, None);
+        assert_eq!(status.entries[0].state.label(), "failed (down)");
+        assert!(status.plan_up(None, false).unwrap().is_empty());
+        assert_eq!(
+            status.plan_down(&DownTarget::Steps(1)).unwrap(),
+            [id("20250101_a")]
+        );
+    }
+}

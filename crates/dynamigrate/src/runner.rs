@@ -1,0 +1,474 @@
+//! The runner: reads the history, plans, takes the lock, runs migrations in order and records each
+//! attempt. A dry run follows the same plan but writes nothing anywhere and takes no lock.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::Client;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::attempt::{Attempt, AttemptState, Direction, RunIdentity};
+use crate::clock::{now_ms, rfc3339};
+use crate::context::MigrationContext;
+use crate::history::{table_exists, HistoryStore, DEFAULT_HISTORY_TABLE};
+use crate::id::MigrationId;
+use crate::lock::{LeaseLock, LockHolder, UnlockOutcome, DEFAULT_LEASE};
+use crate::migration::{Migration, MigrationSet, Outcome};
+use crate::plan::{DownTarget, Status};
+use crate::progress::ProgressMode;
+use crate::Error;
+
+/// Where and how a runner works.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub stage: String,
+    /// The stage's main table; `run` and `down` need it, `status` and `unlock` do not.
+    pub table: Option<String>,
+    pub tables: BTreeMap<String, String>,
+    pub history_table: String,
+    pub lease: Duration,
+    pub progress: ProgressMode,
+}
+
+impl RunnerConfig {
+    pub fn new(stage: impl Into<String>, table: impl Into<String>) -> Self {
+        Self {
+            stage: stage.into(),
+            table: Some(table.into()),
+            tables: BTreeMap::new(),
+            history_table: DEFAULT_HISTORY_TABLE.to_string(),
+            lease: DEFAULT_LEASE,
+            progress: ProgressMode::Log,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Stop after this migration.
+    pub to: Option<MigrationId>,
+    pub dry_run: bool,
+    /// How long to wait for a lock held by another runner before giving up.
+    pub wait: Duration,
+    /// Run even though the history has applied migrations this binary lacks.
+    pub ignore_missing: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct DownOptions {
+    pub target: DownTarget,
+    pub dry_run: bool,
+    pub wait: Duration,
+}
+
+/// What `status` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub stage: String,
+    pub history_table: String,
+    pub history_table_exists: bool,
+    pub lock: Option<LockHolder>,
+    #[serde(flatten)]
+    pub status: Status,
+}
+
+/// One migration's part of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationReport {
+    pub id: MigrationId,
+    pub description: String,
+    pub direction: Direction,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What `run` or `down` did (or, for a dry run, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub stage: String,
+    pub table: String,
+    pub direction: Direction,
+    pub dry_run: bool,
+    pub migrations: Vec<MigrationReport>,
+}
+
+impl RunReport {
+    pub fn succeeded(&self) -> bool {
+        self.migrations.iter().all(|m| m.outcome.success)
+    }
+}
+
+/// A migration chosen by a plan, with what a confirmation prompt shows about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedMigration {
+    pub id: MigrationId,
+    pub description: String,
+}
+
+pub struct Runner {
+    client: Client,
+    config: RunnerConfig,
+    migrations: MigrationSet,
+    identity: RunIdentity,
+    shutdown: CancellationToken,
+}
+
+impl Runner {
+    pub fn new(client: Client, config: RunnerConfig, migrations: MigrationSet) -> Self {
+        Self {
+            client,
+            config,
+            migrations,
+            identity: RunIdentity::current(),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// Cancel this token (e.g. on Ctrl-C) to make the current migration stop at its next check;
+    /// the attempt is recorded as failed and the lock released.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub fn config(&self) -> &RunnerConfig {
+        &self.config
+    }
+
+    fn history(&self) -> HistoryStore {
+        HistoryStore::new(self.client.clone(), &self.config.history_table)
+    }
+
+    fn lock(&self) -> LeaseLock {
+        LeaseLock::new(
+            self.client.clone(),
+            &self.config.history_table,
+            self.identity.clone(),
+            &self.config.stage,
+            self.config.lease,
+        )
+    }
+
+    pub async fn status(&self) -> Result<StatusReport, Error> {
+        let history = self.history();
+        let history_table_exists = history.exists().await?;
+        let lock = if history_table_exists {
+            self.lock().holder().await?
+        } else {
+            None
+        };
+        let attempts = history.attempts().await?;
+        let live_run = lock
+            .as_ref()
+            .filter(|h| !h.is_expired())
+            .map(|h| h.run_id.as_str());
+        let status = Status::derive(&self.migrations.summaries(), &attempts, live_run);
+        Ok(StatusReport {
+            stage: self.config.stage.clone(),
+            history_table: self.config.history_table.clone(),
+            history_table_exists,
+            lock,
+            status,
+        })
+    }
+
+    /// What `run` would apply now (read-only; the real run plans again under the lock).
+    pub async fn plan_up(&self, options: &RunOptions) -> Result<Vec<PlannedMigration>, Error> {
+        let status = self.status().await?.status;
+        let ids = status.plan_up(options.to.as_ref(), options.ignore_missing)?;
+        Ok(self.describe(&ids))
+    }
+
+    /// What `down` would revert now (read-only).
+    pub async fn plan_down(&self, options: &DownOptions) -> Result<Vec<PlannedMigration>, Error> {
+        let status = self.status().await?.status;
+        Ok(self.describe(&status.plan_down(&options.target)?))
+    }
+
+    fn describe(&self, ids: &[MigrationId]) -> Vec<PlannedMigration> {
+        ids.iter()
+            .map(|id| PlannedMigration {
+                id: id.clone(),
+                description: self
+                    .migrations
+                    .get(id)
+                    .map(|m| m.description().to_string())
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    pub async fn run(&self, options: &RunOptions) -> Result<RunReport, Error> {
+        let table = self.target_table().await?;
+        if options.dry_run {
+            let plan = self.plan_up(options).await?;
+            return self.dry_run(&table, Direction::Up, &plan).await;
+        }
+        let plan = |status: &Status| status.plan_up(options.to.as_ref(), options.ignore_missing);
+        self.run_locked(&table, Direction::Up, options.wait, plan)
+            .await
+    }
+
+    pub async fn down(&self, options: &DownOptions) -> Result<RunReport, Error> {
+        let table = self.target_table().await?;
+        if options.dry_run {
+            let plan = self.plan_down(options).await?;
+            return self.dry_run(&table, Direction::Down, &plan).await;
+        }
+        let plan = |status: &Status| status.plan_down(&options.target);
+        self.run_locked(&table, Direction::Down, options.wait, plan)
+            .await
+    }
+
+    pub async fn unlock(&self, force: bool) -> Result<UnlockOutcome, Error> {
+        self.lock().unlock(force).await
+    }
+
+    /// The stage's main table, which must exist: a typo must not end in a run that "succeeds" on nothing.
+    async fn target_table(&self) -> Result<String, Error> {
+        let table = self.config.table.clone().ok_or_else(|| {
+            Error::Config(format!(
+                "no table for stage {:?}: pass --table or set `table` in the stage",
+                self.config.stage
+            ))
+        })?;
+        if !table_exists(&self.client, &table).await? {
+            return Err(Error::TableNotFound {
+                table,
+                where_: String::new(),
+            });
+        }
+        Ok(table)
+    }
+
+    async fn dry_run(
+        &self,
+        table: &str,
+        direction: Direction,
+        plan: &[PlannedMigration],
+    ) -> Result<RunReport, Error> {
+        if let Some(holder) = self.lock().holder().await?.filter(|h| !h.is_expired()) {
+            tracing::warn!(
+                "{} on {} is running migrations now; this dry run may be out of date",
+                holder.owner,
+                holder.host
+            );
+        }
+        let mut report = self.report(table, direction, true);
+        for planned in plan {
+            let Some(migration) = self.migrations.get(&planned.id) else {
+                continue;
+            };
+            let context = self.context(&planned.id, table, true, self.shutdown.clone());
+            let migration_report =
+                execute(migration.as_ref(), &planned.id, direction, &context).await;
+            let failed = !migration_report.outcome.success;
+            report.migrations.push(migration_report);
+            if failed {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn run_locked(
+        &self,
+        table: &str,
+        direction: Direction,
+        wait: Duration,
+        plan: impl Fn(&Status) -> Result<Vec<MigrationId>, crate::plan::PlanError>,
+    ) -> Result<RunReport, Error> {
+        let history = self.history();
+        history.ensure_table().await?;
+        let run_token = self.shutdown.child_token();
+        let command = match direction {
+            Direction::Up => "run",
+            Direction::Down => "down",
+        };
+        let lease = self
+            .lock()
+            .acquire(command, wait, run_token.clone())
+            .await?;
+        let result = self
+            .run_planned(&history, table, direction, &plan, &run_token)
+            .await;
+        let released = lease.release().await;
+        let report = result?;
+        released?;
+        Ok(report)
+    }
+
+    async fn run_planned(
+        &self,
+        history: &HistoryStore,
+        table: &str,
+        direction: Direction,
+        plan: &impl Fn(&Status) -> Result<Vec<MigrationId>, crate::plan::PlanError>,
+        run_token: &CancellationToken,
+    ) -> Result<RunReport, Error> {
+        // Plan again under the lock: the history may have moved since the caller looked.
+        let attempts = history.attempts().await?;
+        let status = Status::derive(
+            &self.migrations.summaries(),
+            &attempts,
+            Some(&self.identity.run_id),
+        );
+        let ids = plan(&status)?;
+        let mut report = self.report(table, direction, false);
+        for id in ids {
+            let Some(migration) = self.migrations.get(&id) else {
+                continue;
+            };
+            let number = attempts
+                .iter()
+                .filter(|a| a.migration_id == id)
+                .map(|a| a.attempt)
+                .max()
+                .unwrap_or(0)
+                + 1;
+            let migration_report = self
+                .run_one(history, migration, &id, number, direction, table, run_token)
+                .await?;
+            let failed = !migration_report.outcome.success;
+            report.migrations.push(migration_report);
+            if failed || run_token.is_cancelled() {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_one(
+        &self,
+        history: &HistoryStore,
+        migration: &Arc<dyn Migration>,
+        id: &MigrationId,
+        number: u32,
+        direction: Direction,
+        table: &str,
+        run_token: &CancellationToken,
+    ) -> Result<MigrationReport, Error> {
+        let started_ms = now_ms();
+        let mut attempt = Attempt {
+            migration_id: id.clone(),
+            attempt: number,
+            direction,
+            state: AttemptState::Running,
+            description: migration.description().to_string(),
+            stage: self.config.stage.clone(),
+            started_at: rfc3339(started_ms),
+            finished_at: None,
+            duration_ms: None,
+            items_processed: 0,
+            items_modified: 0,
+            error: None,
+            ran_by: self.identity.clone(),
+        };
+        history
+            .write_attempt(&attempt, &self.identity.run_id)
+            .await?;
+
+        let context = self.context(id, table, false, run_token.clone());
+        let mut report = execute(migration.as_ref(), id, direction, &context).await;
+        if report.outcome.success && run_token.is_cancelled() {
+            report.outcome.success = false;
+            report.error = Some("stopped before it finished (interrupted or lease lost)".into());
+        }
+
+        let finished_ms = now_ms();
+        attempt.state = match (report.outcome.success, direction) {
+            (true, Direction::Up) => AttemptState::Succeeded,
+            (true, Direction::Down) => AttemptState::RolledBack,
+            (false, _) => AttemptState::Failed,
+        };
+        attempt.finished_at = Some(rfc3339(finished_ms));
+        attempt.duration_ms = Some(finished_ms.saturating_sub(started_ms));
+        attempt.items_processed = report.outcome.items_processed;
+        attempt.items_modified = report.outcome.items_modified;
+        attempt.error = report.error.clone();
+        history
+            .write_attempt(&attempt, &self.identity.run_id)
+            .await?;
+        Ok(report)
+    }
+
+    fn context(
+        &self,
+        id: &MigrationId,
+        table: &str,
+        dry_run: bool,
+        cancel: CancellationToken,
+    ) -> MigrationContext {
+        MigrationContext {
+            migration_id: id.clone(),
+            table_name: table.to_string(),
+            tables: self.config.tables.clone(),
+            dry_run,
+            client: self.client.clone(),
+            stage: self.config.stage.clone(),
+            progress_mode: self.config.progress,
+            cancel,
+        }
+    }
+
+    fn report(&self, table: &str, direction: Direction, dry_run: bool) -> RunReport {
+        RunReport {
+            stage: self.config.stage.clone(),
+            table: table.to_string(),
+            direction,
+            dry_run,
+            migrations: Vec::new(),
+        }
+    }
+}
+
+/// Runs one direction of one migration and turns whatever it returns into a report.
+async fn execute(
+    migration: &dyn Migration,
+    id: &MigrationId,
+    direction: Direction,
+    context: &MigrationContext,
+) -> MigrationReport {
+    let verb = if direction == Direction::Up {
+        "applying"
+    } else {
+        "rolling back"
+    };
+    let dry = if context.dry_run { " (dry run)" } else { "" };
+    tracing::info!("{verb} {id}{dry}: {}", migration.description());
+    let started = Instant::now();
+    let result = match direction {
+        Direction::Up => migration.up(context).await,
+        Direction::Down => migration.down(context).await,
+    };
+    let (outcome, error) = match result {
+        Ok(outcome) if outcome.success => (outcome, None),
+        Ok(outcome) => (
+            outcome,
+            Some("the migration reported success = false".to_string()),
+        ),
+        Err(error) => (Outcome::failed(0, 0), Some(format!("{error:#}"))),
+    };
+    match &error {
+        None => tracing::info!(
+            "{id}: done in {:.1?}: {} processed, {} modified",
+            started.elapsed(),
+            outcome.items_processed,
+            outcome.items_modified
+        ),
+        Some(message) => tracing::error!("{id}: failed after {:.1?}: {message}", started.elapsed()),
+    }
+    MigrationReport {
+        id: id.clone(),
+        description: migration.description().to_string(),
+        direction,
+        outcome,
+        duration_ms: started.elapsed().as_millis() as u64,
+        error,
+    }
+}
