@@ -30,8 +30,8 @@ ddb_start
 trap 'kill "$DDB_PID" 2>/dev/null || true; wait "$DDB_PID" 2>/dev/null || true' EXIT
 export DYNAMIGRATE_TEST_ENDPOINT="$DDB_ENDPOINT"
 export AWS_ENDPOINT_URL_DYNAMODB="$DDB_ENDPOINT"
-export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-dynamigrate-local}"
-export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-dynamigrate-local}"
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-dynamigratelocal}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-dynamigratelocal}"
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 echo "DynamoDB Local ready at $DDB_ENDPOINT (pid $DDB_PID)" >&2
 "$@"

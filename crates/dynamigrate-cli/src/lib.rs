@@ -1,1 +1,202 @@
-pub fn x() {}
+//! The dynamigrate command line, as a library: a team's migrations binary hands its migrations to
+//! [`main`] and gets `status`, `run`, `down` and `unlock` with every option.
+//!
+//! ```no_run
+//! # use dynamigrate::Migration;
+//! # fn my_migrations() -> Vec<Box<dyn Migration>> { Vec::new() }
+//! fn main() -> std::process::ExitCode {
+//!     dynamigrate_cli::main(my_migrations())
+//! }
+//! ```
+
+mod args;
+mod aws;
+pub mod config;
+mod confirm;
+pub mod exit;
+mod output;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use dynamigrate::{DownOptions, DownTarget, Migration, MigrationSet, RunOptions, Runner, RunnerConfig};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use args::{Cli, Command};
+use config::Overrides;
+
+/// Runs the CLI on this process's arguments with its own Tokio runtime.
+pub fn main(migrations: Vec<Box<dyn Migration>>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(run(migrations, std::env::args_os())),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}
+
+/// Runs the CLI on the given arguments (the first is the program name).
+pub async fn run<I, T>(migrations: Vec<Box<dyn Migration>>, args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::INVALID } else { exit::OK });
+        }
+    };
+    init_logging(cli.global.verbose);
+    let json = cli.global.json;
+    match execute(cli, migrations).await {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            if json {
+                output::json(&failure);
+            }
+            ExitCode::from(failure.exit_code)
+        }
+    }
+}
+
+/// An error on its way to the user: what to print and which exit code.
+#[derive(Debug, Serialize)]
+struct Failure {
+    #[serde(rename = "error")]
+    message: String,
+    exit_code: u8,
+}
+
+impl Failure {
+    fn invalid(message: impl ToString) -> Self {
+        Self { message: message.to_string(), exit_code: exit::INVALID }
+    }
+}
+
+impl From<dynamigrate::Error> for Failure {
+    fn from(error: dynamigrate::Error) -> Self {
+        Self { exit_code: exit::for_kind(error.kind()), message: error.to_string() }
+    }
+}
+
+impl From<config::ConfigError> for Failure {
+    fn from(error: config::ConfigError) -> Self {
+        Self::invalid(error)
+    }
+}
+
+async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Failure> {
+    // Validate the migrations first: a bad id must stop everything before any I/O.
+    let migrations = MigrationSet::new(migrations)?;
+    let global = &cli.global;
+    let file = config::load(global.config.as_deref())?;
+    let overrides = Overrides {
+        table: global.table.clone(),
+        region: global.region.clone(),
+        profile: global.profile.clone(),
+        endpoint_url: global.endpoint_url.clone(),
+        history_table: global.history_table.clone(),
+    };
+    let stage = config::resolve(file.as_ref().map(|(p, f)| (p.as_path(), f)), &global.stage, &overrides)?;
+    let sdk = aws::load(&stage).await.map_err(Failure::invalid)?;
+    let runner_config = RunnerConfig {
+        stage: stage.name.clone(),
+        table: stage.table.clone(),
+        tables: stage.tables.clone(),
+        history_table: stage.history_table.clone(),
+        lease: stage.lease,
+        progress: if global.json { dynamigrate::ProgressMode::Log } else { dynamigrate::ProgressMode::detect() },
+    };
+    let runner = Runner::new(aws_sdk_dynamodb::Client::new(&sdk), runner_config, migrations);
+    let json = global.json;
+
+    match cli.command {
+        Command::Status { check } => {
+            let report = runner.status().await?;
+            if json {
+                output::json(&report)
+            } else {
+                output::status(&report)
+            }
+            Ok(if check && report.status.has_work() { exit::CHECK_FOUND_WORK } else { exit::OK })
+        }
+        Command::Run { dry_run, to, wait, ignore_missing } => {
+            let options = RunOptions { to, dry_run, wait: Duration::from_secs(wait.wait), ignore_missing };
+            if !dry_run && stage.confirm && !global.yes {
+                let plan = runner.plan_up(&options).await?;
+                if !plan.is_empty() {
+                    confirm::confirm(&stage, "apply", &plan, global.yes).map_err(Failure::invalid)?;
+                }
+            }
+            let _interrupt = stop_on_ctrl_c(runner.shutdown_token());
+            let report = runner.run(&options).await?;
+            if json {
+                output::json(&report)
+            } else {
+                output::run_report(&report)
+            }
+            Ok(if report.succeeded() { exit::OK } else { exit::FAILED })
+        }
+        Command::Down { steps, to, dry_run, wait } => {
+            let target = to.map_or(DownTarget::Steps(steps.unwrap_or(1)), DownTarget::To);
+            let options = DownOptions { target, dry_run, wait: Duration::from_secs(wait.wait) };
+            if !dry_run && stage.confirm && !global.yes {
+                let plan = runner.plan_down(&options).await?;
+                if !plan.is_empty() {
+                    confirm::confirm(&stage, "roll back", &plan, global.yes).map_err(Failure::invalid)?;
+                }
+            }
+            let _interrupt = stop_on_ctrl_c(runner.shutdown_token());
+            let report = runner.down(&options).await?;
+            if json {
+                output::json(&report)
+            } else {
+                output::run_report(&report)
+            }
+            Ok(if report.succeeded() { exit::OK } else { exit::FAILED })
+        }
+        Command::Unlock { force } => {
+            let outcome = runner.unlock(force).await?;
+            if json {
+                output::json(&outcome)
+            } else {
+                output::unlock(&outcome)
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// On Ctrl-C, ask the running migration to stop at its next check; the runner then records the
+/// attempt as failed and releases the lock. Dropping the guard stops listening.
+fn stop_on_ctrl_c(token: CancellationToken) -> tokio_util::task::AbortOnDropHandle<()> {
+    tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: stopping the current migration cleanly; `run` again to resume");
+            token.cancel();
+        }
+    }))
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info,aws_config=warn,aws_smithy_runtime=warn,aws_sdk_dynamodb=warn,hyper=warn",
+        1 => "debug,aws_config=info,aws_smithy_runtime=info,aws_sdk_dynamodb=info,hyper=info,rustls=info",
+        2 => "debug,hyper=info,rustls=info",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("DYNAMIGRATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(verbose > 0)
+        .try_init();
+}

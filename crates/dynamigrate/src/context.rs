@@ -33,16 +33,13 @@ impl MigrationContext {
 
     /// The physical name of another configured table.
     pub fn table(&self, logical_name: &str) -> anyhow::Result<&str> {
-        self.tables
-            .get(logical_name)
-            .map(String::as_str)
-            .ok_or_else(|| {
-                anyhow::anyhow!(
+        self.tables.get(logical_name).map(String::as_str).ok_or_else(|| {
+            anyhow::anyhow!(
                 "no table named {logical_name:?} in stage {:?}; add it under [stages.{}.tables]",
                 self.stage,
                 self.stage
             )
-            })
+        })
     }
 
     /// A progress handle shown as a bar on a terminal and as periodic log lines elsewhere.

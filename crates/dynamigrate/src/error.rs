@@ -29,9 +29,7 @@ pub enum Error {
     #[error("lost the lease on the history table's lock (another runner took it over); stopped")]
     LeaseLost,
 
-    #[error(
-        "table {table:?} does not exist{where_}; create it, or fix --table / the stage's `table`"
-    )]
+    #[error("table {table:?} does not exist{where_}; create it, or fix --table / the stage's `table`")]
     TableNotFound { table: String, where_: String },
 
     #[error("{0}")]
@@ -76,9 +74,6 @@ impl Error {
     where
         E: std::error::Error + 'static,
     {
-        Self::Aws {
-            context: context.into(),
-            message: aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string(),
-        }
+        Self::Aws { context: context.into(), message: aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string() }
     }
 }

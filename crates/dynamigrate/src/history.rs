@@ -19,8 +19,8 @@ use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put,
-    ScalarAttributeType, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ScalarAttributeType,
+    TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
@@ -60,10 +60,7 @@ pub struct HistoryStore {
 
 impl HistoryStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     pub fn table(&self) -> &str {
@@ -86,11 +83,7 @@ impl HistoryStore {
         }
         tracing::info!(table = %self.table, "creating history table");
         let key = |name: &str, key_type| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(key_type)
-                .build()
-                .map_err(|e| build_error(&e))
+            KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().map_err(|e| build_error(&e))
         };
         let attribute = |name: &str| {
             AttributeDefinition::builder()
@@ -112,14 +105,9 @@ impl HistoryStore {
             .await;
         if let Err(error) = created {
             // Another runner may have created it a moment ago: fine, we wait for it below.
-            let racing = error
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception());
+            let racing = error.as_service_error().is_some_and(|e| e.is_resource_in_use_exception());
             if !racing {
-                return Err(Error::aws(
-                    format!("creating history table {}", self.table),
-                    error,
-                ));
+                return Err(Error::aws(format!("creating history table {}", self.table), error));
             }
         }
         self.client
@@ -127,12 +115,7 @@ impl HistoryStore {
             .table_name(&self.table)
             .wait(Duration::from_secs(300))
             .await
-            .map_err(|e| {
-                Error::aws(
-                    format!("waiting for history table {} to become active", self.table),
-                    e,
-                )
-            })?;
+            .map_err(|e| Error::aws(format!("waiting for history table {} to become active", self.table), e))?;
         Ok(())
     }
 
@@ -153,15 +136,10 @@ impl HistoryStore {
             .send();
         let mut attempts = Vec::new();
         while let Some(item) = pages.next().await {
-            let item =
-                item.map_err(|e| Error::aws(format!("reading history table {}", self.table), e))?;
-            let record: AttemptItem =
-                serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|e| {
-                    Error::Config(format!(
-                        "history table {} holds an attempt this version cannot read: {e}",
-                        self.table
-                    ))
-                })?;
+            let item = item.map_err(|e| Error::aws(format!("reading history table {}", self.table), e))?;
+            let record: AttemptItem = serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|e| {
+                Error::Config(format!("history table {} holds an attempt this version cannot read: {e}", self.table))
+            })?;
             attempts.push(record.attempt);
         }
         attempts.sort_by(|a, b| (&a.migration_id, a.attempt).cmp(&(&b.migration_id, b.attempt)));
@@ -178,34 +156,14 @@ impl HistoryStore {
         };
         let item: HashMap<String, AttributeValue> = serde_dynamo::aws_sdk_dynamodb_1::to_item(item)
             .map_err(|e| Error::Config(format!("cannot encode history record: {e}")))?;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .build()
-            .map_err(|e| build_error(&e))?;
-        self.fenced_write(
-            TransactWriteItem::builder().put(put).build(),
-            run_id,
-            "writing history",
-        )
-        .await
+        let put = Put::builder().table_name(&self.table).set_item(Some(item)).build().map_err(|e| build_error(&e))?;
+        self.fenced_write(TransactWriteItem::builder().put(put).build(), run_id, "writing history").await
     }
 
     /// Runs one write in a transaction with a check that `run_id` still holds the lock.
-    pub async fn fenced_write(
-        &self,
-        write: TransactWriteItem,
-        run_id: &str,
-        what: &str,
-    ) -> Result<(), Error> {
+    pub async fn fenced_write(&self, write: TransactWriteItem, run_id: &str, what: &str) -> Result<(), Error> {
         let fence = lock::fence(&self.table, run_id)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(fence)
-            .transact_items(write)
-            .send()
-            .await;
+        let result = self.client.transact_write_items().transact_items(fence).transact_items(write).send().await;
         match result {
             Ok(_) => Ok(()),
             Err(error) if lock::is_fence_failure(&error) => Err(Error::LeaseLost),
@@ -218,9 +176,7 @@ impl HistoryStore {
 pub async fn table_exists(client: &Client, table: &str) -> Result<bool, Error> {
     match client.describe_table().table_name(table).send().await {
         Ok(_) => Ok(true),
-        Err(SdkError::ServiceError(e))
-            if matches!(e.err(), DescribeTableError::ResourceNotFoundException(_)) =>
-        {
+        Err(SdkError::ServiceError(e)) if matches!(e.err(), DescribeTableError::ResourceNotFoundException(_)) => {
             Ok(false)
         }
         Err(error) => Err(Error::aws(format!("describing table {table}"), error)),
@@ -228,7 +184,5 @@ pub async fn table_exists(client: &Client, table: &str) -> Result<bool, Error> {
 }
 
 pub(crate) fn build_error(error: &dyn std::fmt::Display) -> Error {
-    Error::Config(format!(
-        "internal error building a DynamoDB request: {error}"
-    ))
+    Error::Config(format!("internal error building a DynamoDB request: {error}"))
 }

@@ -23,13 +23,8 @@ pub struct InvalidId {
 
 impl MigrationId {
     pub fn parse(id: &str) -> Result<Self, InvalidId> {
-        let invalid = |reason| InvalidId {
-            id: id.to_string(),
-            reason,
-        };
-        let (date, description) = id
-            .split_once('_')
-            .ok_or_else(|| invalid("no '_' after the date"))?;
+        let invalid = |reason| InvalidId { id: id.to_string(), reason };
+        let (date, description) = id.split_once('_').ok_or_else(|| invalid("no '_' after the date"))?;
         check_date(date).map_err(invalid)?;
         check_description(description).map_err(invalid)?;
         Ok(Self(id.to_string()))
@@ -38,10 +33,9 @@ impl MigrationId {
     /// The id for a migration file name such as `20250125-add-metadata-field.toml`.
     pub fn from_file_name(name: &str) -> Result<Self, InvalidId> {
         let stem = name.split_once('.').map_or(name, |(stem, _)| stem);
-        let (date, description) = stem.split_once('-').ok_or_else(|| InvalidId {
-            id: name.to_string(),
-            reason: "file name must be YYYYMMDD-description.ext",
-        })?;
+        let (date, description) = stem
+            .split_once('-')
+            .ok_or_else(|| InvalidId { id: name.to_string(), reason: "file name must be YYYYMMDD-description.ext" })?;
         Self::parse(&format!("{date}_{}", description.replace('-', "_")))
     }
 
@@ -108,10 +102,7 @@ fn check_description(description: &str) -> Result<(), &'static str> {
     if description.is_empty() {
         return Err("the description after the date is empty");
     }
-    if !description
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
+    if !description.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
         return Err("the description must be lowercase letters, digits and '_'");
     }
     if description.starts_with('_') || description.ends_with('_') || description.contains("__") {
@@ -164,15 +155,7 @@ mod tests {
 
     #[test]
     fn rejects_impossible_dates() {
-        for id in [
-            "20250230_x",
-            "20230229_x",
-            "19000229_x",
-            "20251301_x",
-            "20250100_x",
-            "2025011_x",
-            "2025010a_x",
-        ] {
+        for id in ["20250230_x", "20230229_x", "19000229_x", "20251301_x", "20250100_x", "2025011_x", "2025010a_x"] {
             assert!(MigrationId::parse(id).is_err(), "{id} should be rejected");
         }
     }
@@ -195,21 +178,15 @@ mod tests {
     #[test]
     fn maps_file_and_module_names_to_ids() {
         let from_file = MigrationId::from_file_name("20250125-add-metadata-field.toml").unwrap();
-        let from_module =
-            MigrationId::from_module_name("crate::migrations::m20250125_add_metadata_field")
-                .unwrap();
+        let from_module = MigrationId::from_module_name("crate::migrations::m20250125_add_metadata_field").unwrap();
         assert_eq!(from_file, from_module);
         assert!(MigrationId::from_file_name("add-metadata.toml").is_err());
     }
 
     #[test]
     fn orders_by_date_then_description() {
-        let mut ids =
-            ["20250201_b", "20250125_z", "20250125_a"].map(|s| MigrationId::parse(s).unwrap());
+        let mut ids = ["20250201_b", "20250125_z", "20250125_a"].map(|s| MigrationId::parse(s).unwrap());
         ids.sort();
-        assert_eq!(
-            ids.map(|i| i.to_string()),
-            ["20250125_a", "20250125_z", "20250201_b"]
-        );
+        assert_eq!(ids.map(|i| i.to_string()), ["20250125_a", "20250125_z", "20250201_b"]);
     }
 }

@@ -9,19 +9,12 @@ impl RunIdentity {
         let host = std::env::var("HOSTNAME")
             .ok()
             .filter(|h| !h.is_empty())
-            .or_else(|| {
-                std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .ok()
-                    .map(|h| h.trim().to_string())
-            })
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()))
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "unknown-host".to_string());
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("USERNAME"))
-            .unwrap_or_else(|_| "unknown-user".to_string());
-        let owner = std::env::var("DYNAMIGRATE_OWNER")
-            .ok()
-            .filter(|o| !o.is_empty());
+        let user =
+            std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown-user".to_string());
+        let owner = std::env::var("DYNAMIGRATE_OWNER").ok().filter(|o| !o.is_empty());
         Self {
             run_id: uuid::Uuid::new_v4().to_string(),
             owner: owner.unwrap_or_else(|| format!("{user}@{host}")),

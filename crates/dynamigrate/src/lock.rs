@@ -80,9 +80,7 @@ pub fn fence(table: &str, run_id: &str) -> Result<TransactWriteItem, Error> {
 
 /// Whether a fenced transaction failed because of the fence (index 0) rather than the write.
 pub fn is_fence_failure(error: &SdkError<TransactWriteItemsError>) -> bool {
-    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-        error.as_service_error()
-    else {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error() else {
         return false;
     };
     cancelled
@@ -118,33 +116,16 @@ impl LeaseLock {
         stage: impl Into<String>,
         lease: Duration,
     ) -> Self {
-        Self {
-            client,
-            table: table.into(),
-            identity,
-            stage: stage.into(),
-            lease,
-        }
+        Self { client, table: table.into(), identity, stage: stage.into(), lease }
     }
 
     /// The current holder, expired or not (strongly consistent read). None if unlocked or no table.
     pub async fn holder(&self) -> Result<Option<LockHolder>, Error> {
-        let result = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(lock_key()))
-            .consistent_read(true)
-            .send()
-            .await;
+        let result =
+            self.client.get_item().table_name(&self.table).set_key(Some(lock_key())).consistent_read(true).send().await;
         let output = match result {
             Ok(output) => output,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                return Ok(None)
-            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(None),
             Err(e) => return Err(Error::aws(format!("reading the lock in {}", self.table), e)),
         };
         output.item.map(decode_holder).transpose()
@@ -166,12 +147,7 @@ impl LeaseLock {
             expires_at: rfc3339(expires),
             expires_at_ms: expires,
         };
-        let item = LockItem {
-            pk: LOCK_KEY.into(),
-            sk: LOCK_KEY.into(),
-            entity: "lock".into(),
-            holder,
-        };
+        let item = LockItem { pk: LOCK_KEY.into(), sk: LOCK_KEY.into(), entity: "lock".into(), holder };
         let item: HashMap<String, AttributeValue> = serde_dynamo::aws_sdk_dynamodb_1::to_item(item)
             .map_err(|e| Error::Config(format!("cannot encode lock item: {e}")))?;
         let result = self
@@ -179,9 +155,7 @@ impl LeaseLock {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(pk) OR expires_at_ms < :now OR run_id = :me",
-            )
+            .condition_expression("attribute_not_exists(pk) OR expires_at_ms < :now OR run_id = :me")
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .expression_attribute_values(":me", AttributeValue::S(self.identity.run_id.clone()))
             .return_values(ReturnValue::AllOld)
@@ -202,10 +176,7 @@ impl LeaseLock {
                 }
                 Ok(())
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
                 match self.holder().await? {
                     Some(holder) => Err(Error::LockHeld(Box::new(holder))),
                     // Released between our write and our read: let the caller try again.
@@ -217,12 +188,7 @@ impl LeaseLock {
     }
 
     /// Takes the lease, polling for up to `wait` while someone else holds it, and starts the heartbeat.
-    pub async fn acquire(
-        &self,
-        command: &str,
-        wait: Duration,
-        cancel: CancellationToken,
-    ) -> Result<Lease, Error> {
+    pub async fn acquire(&self, command: &str, wait: Duration, cancel: CancellationToken) -> Result<Lease, Error> {
         let deadline = tokio::time::Instant::now() + wait;
         let mut announced = false;
         loop {
@@ -230,11 +196,7 @@ impl LeaseLock {
                 Ok(()) => return Ok(self.start_heartbeat(cancel)),
                 Err(Error::LockHeld(holder)) if tokio::time::Instant::now() < deadline => {
                     if !announced {
-                        tracing::info!(
-                            "locked by {} on {}; waiting up to {wait:?}",
-                            holder.owner,
-                            holder.host
-                        );
+                        tracing::info!("locked by {} on {}; waiting up to {wait:?}", holder.owner, holder.host);
                         announced = true;
                     }
                     let pause = Duration::from_secs(2).min(deadline - tokio::time::Instant::now());
@@ -262,10 +224,7 @@ impl LeaseLock {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
                 Err(Error::LeaseLost)
             }
             Err(e) => Err(Error::aws("renewing the lease", e)),
@@ -287,18 +246,14 @@ impl LeaseLock {
                 match lock.renew().await {
                     Ok(()) => lease_valid_until = tokio::time::Instant::now() + lock.lease,
                     Err(Error::LeaseLost) => {
-                        tracing::error!(
-                            "lost the lease: another runner took over the lock; stopping"
-                        );
+                        tracing::error!("lost the lease: another runner took over the lock; stopping");
                         cancel.cancel();
                         return;
                     }
                     // A throttled or failed renewal is retried at the next beat; only when the lease
                     // runs out without one do we stop, since another runner may then take over.
                     Err(error) if tokio::time::Instant::now() >= lease_valid_until => {
-                        tracing::error!(
-                            "could not renew the lease before it expired ({error}); stopping"
-                        );
+                        tracing::error!("could not renew the lease before it expired ({error}); stopping");
                         cancel.cancel();
                         return;
                     }
@@ -306,11 +261,7 @@ impl LeaseLock {
                 }
             }
         });
-        Lease {
-            lock: Arc::new(self.clone()),
-            stop,
-            heartbeat,
-        }
+        Lease { lock: Arc::new(self.clone()), stop, heartbeat }
     }
 
     /// Deletes the lock item if `run_id` still holds it. Returns false if someone else holds it now.
@@ -326,22 +277,9 @@ impl LeaseLock {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(Error::aws(
-                format!("releasing the lock in {}", self.table),
-                e,
-            )),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(false),
+            Err(e) => Err(Error::aws(format!("releasing the lock in {}", self.table), e)),
         }
     }
 
@@ -358,8 +296,7 @@ impl LeaseLock {
             Ok(UnlockOutcome::Released(Box::new(holder)))
         } else {
             Err(Error::UnlockRefused(
-                "the lock changed hands while unlocking; run `dynamigrate status` and try again"
-                    .into(),
+                "the lock changed hands while unlocking; run `dynamigrate status` and try again".into(),
             ))
         }
     }
@@ -370,11 +307,7 @@ impl LeaseLock {
             holder.owner, holder.host, holder.pid, holder.acquired_at, holder.expires_at
         );
         if holder.owner != self.identity.owner {
-            let hint = if holder.is_expired() {
-                "; it has expired, so the next run takes it over anyway"
-            } else {
-                ""
-            };
+            let hint = if holder.is_expired() { "; it has expired, so the next run takes it over anyway" } else { "" };
             return Err(Error::UnlockRefused(format!(
                 "{held}: another owner's lease{hint}. Releasing it needs --force; make sure that runner is gone first"
             )));
@@ -398,11 +331,7 @@ impl LeaseLock {
 fn decode_holder(item: HashMap<String, AttributeValue>) -> Result<LockHolder, Error> {
     serde_dynamo::aws_sdk_dynamodb_1::from_item::<LockItem>(item)
         .map(|i| i.holder)
-        .map_err(|e| {
-            Error::Config(format!(
-                "the lock item is not readable by this version: {e}"
-            ))
-        })
+        .map_err(|e| Error::Config(format!("the lock item is not readable by this version: {e}")))
 }
 
 /// A held lease. Stop it with [`Lease::release`]; if the process dies instead, the lease expires.
@@ -421,14 +350,8 @@ impl Lease {
     pub async fn release(self) -> Result<(), Error> {
         self.stop.cancel();
         let _ = self.heartbeat.await;
-        if !self
-            .lock
-            .delete_if_held_by(&self.lock.identity.run_id)
-            .await?
-        {
-            tracing::warn!(
-                "the lock was no longer ours at release (it expired and was taken over)"
-            );
+        if !self.lock.delete_if_held_by(&self.lock.identity.run_id).await? {
+            tracing::warn!("the lock was no longer ours at release (it expired and was taken over)");
         }
         Ok(())
     }

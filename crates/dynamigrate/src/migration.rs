@@ -62,19 +62,11 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn succeeded(items_processed: u64, items_modified: u64) -> Self {
-        Self {
-            success: true,
-            items_processed,
-            items_modified,
-        }
+        Self { success: true, items_processed, items_modified }
     }
 
     pub fn failed(items_processed: u64, items_modified: u64) -> Self {
-        Self {
-            success: false,
-            items_processed,
-            items_modified,
-        }
+        Self { success: false, items_processed, items_modified }
     }
 }
 
@@ -155,21 +147,14 @@ mod tests {
 
     #[test]
     fn orders_by_id_whatever_the_listing_order() {
-        let set = MigrationSet::new(vec![
-            Box::new(Named("20250201_b")),
-            Box::new(Named("20250101_a")),
-        ])
-        .unwrap();
+        let set = MigrationSet::new(vec![Box::new(Named("20250201_b")), Box::new(Named("20250101_a"))]).unwrap();
         let ids: Vec<_> = set.iter().map(|(id, _)| id.to_string()).collect();
         assert_eq!(ids, ["20250101_a", "20250201_b"]);
     }
 
     #[test]
     fn rejects_duplicates_and_invalid_ids() {
-        let duplicate = MigrationSet::new(vec![
-            Box::new(Named("20250101_a")),
-            Box::new(Named("20250101_a")),
-        ]);
+        let duplicate = MigrationSet::new(vec![Box::new(Named("20250101_a")), Box::new(Named("20250101_a"))]);
         assert!(matches!(duplicate, Err(Error::DuplicateId(_))));
         let invalid = MigrationSet::new(vec![Box::new(Named("2025-01-01_a"))]);
         assert!(matches!(invalid, Err(Error::InvalidId(_))));

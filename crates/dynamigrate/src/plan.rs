@@ -44,20 +44,14 @@ impl MigrationState {
 
     /// Whether `run` has work to do for a migration in this state.
     fn wants_up(self) -> bool {
-        matches!(
-            self,
-            Self::Pending | Self::Failed(Direction::Up) | Self::Interrupted(Direction::Up)
-        )
+        matches!(self, Self::Pending | Self::Failed(Direction::Up) | Self::Interrupted(Direction::Up))
     }
 
     /// Whether the migration's effects are (or may be partly) in the table, so `down` may revert it.
     fn is_applied(self) -> bool {
         matches!(
             self,
-            Self::Applied
-                | Self::Missing
-                | Self::Failed(Direction::Down)
-                | Self::Interrupted(Direction::Down)
+            Self::Applied | Self::Missing | Self::Failed(Direction::Down) | Self::Interrupted(Direction::Down)
         )
     }
 }
@@ -105,17 +99,16 @@ pub enum PlanError {
          write a new forward migration, or restore the table from a backup"
     )]
     NoDown(MigrationId),
-    #[error("migration {0} is applied but this binary does not have it, so its down cannot run; nothing was rolled back")]
+    #[error(
+        "migration {0} is applied but this binary does not have it, so its down cannot run; nothing was rolled back"
+    )]
     DownMissing(MigrationId),
     #[error("--to {0}: that migration is not applied, so there is nothing to roll back to it")]
     NotApplied(MigrationId),
 }
 
 fn join(ids: &[MigrationId]) -> String {
-    ids.iter()
-        .map(MigrationId::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
+    ids.iter().map(MigrationId::as_str).collect::<Vec<_>>().join(", ")
 }
 
 impl Status {
@@ -163,16 +156,12 @@ impl Status {
                 },
             );
         }
-        Self {
-            entries: entries.into_values().collect(),
-        }
+        Self { entries: entries.into_values().collect() }
     }
 
     /// True when something is pending, failed, interrupted, running or missing: `status --check` exits 4.
     pub fn has_work(&self) -> bool {
-        self.entries
-            .iter()
-            .any(|e| e.state != MigrationState::Applied)
+        self.entries.iter().any(|e| e.state != MigrationState::Applied)
     }
 
     pub fn count(&self, state: MigrationState) -> usize {
@@ -182,26 +171,15 @@ impl Status {
     /// The migrations `run` applies, in id order: pending, failed and interrupted ones, up to and
     /// including `to`. Refuses while the history has applied migrations this binary lacks (an old
     /// binary against newer data), unless `ignore_missing`.
-    pub fn plan_up(
-        &self,
-        to: Option<&MigrationId>,
-        ignore_missing: bool,
-    ) -> Result<Vec<MigrationId>, PlanError> {
+    pub fn plan_up(&self, to: Option<&MigrationId>, ignore_missing: bool) -> Result<Vec<MigrationId>, PlanError> {
         if let Some(target) = to {
-            let known = self
-                .entries
-                .iter()
-                .any(|e| &e.id == target && e.state != MigrationState::Missing);
+            let known = self.entries.iter().any(|e| &e.id == target && e.state != MigrationState::Missing);
             if !known {
                 return Err(PlanError::UnknownTarget(target.clone()));
             }
         }
-        let missing: Vec<MigrationId> = self
-            .entries
-            .iter()
-            .filter(|e| e.state == MigrationState::Missing)
-            .map(|e| e.id.clone())
-            .collect();
+        let missing: Vec<MigrationId> =
+            self.entries.iter().filter(|e| e.state == MigrationState::Missing).map(|e| e.id.clone()).collect();
         if !missing.is_empty() && !ignore_missing {
             return Err(PlanError::Missing(missing));
         }
@@ -217,12 +195,7 @@ impl Status {
     /// The migrations `down` reverts, newest first. Refuses, before anything runs, when one of
     /// them has no `down` or is not in this binary.
     pub fn plan_down(&self, target: &DownTarget) -> Result<Vec<MigrationId>, PlanError> {
-        let applied: Vec<&StatusEntry> = self
-            .entries
-            .iter()
-            .rev()
-            .filter(|e| e.state.is_applied())
-            .collect();
+        let applied: Vec<&StatusEntry> = self.entries.iter().rev().filter(|e| e.state.is_applied()).collect();
         let selected: Vec<&StatusEntry> = match target {
             DownTarget::Steps(n) => applied.into_iter().take(*n).collect(),
             DownTarget::To(id) => {
@@ -249,9 +222,7 @@ fn state_of(attempt: &Attempt, active_run: Option<&str>) -> MigrationState {
         (AttemptState::Succeeded, _) => MigrationState::Applied,
         (AttemptState::RolledBack, _) => MigrationState::Pending,
         (AttemptState::Failed, direction) => MigrationState::Failed(direction),
-        (AttemptState::Running, direction)
-            if active_run == Some(attempt.ran_by.run_id.as_str()) =>
-        {
+        (AttemptState::Running, direction) if active_run == Some(attempt.ran_by.run_id.as_str()) => {
             MigrationState::Running(direction)
         }
         (AttemptState::Running, direction) => MigrationState::Interrupted(direction),
@@ -269,11 +240,7 @@ mod tests {
 
     fn local(ids: &[&str]) -> Vec<LocalMigration> {
         ids.iter()
-            .map(|s| LocalMigration {
-                id: id(s),
-                description: format!("{s} description"),
-                has_down: true,
-            })
+            .map(|s| LocalMigration { id: id(s), description: format!("{s} description"), has_down: true })
             .collect()
     }
 
@@ -303,27 +270,14 @@ mod tests {
     }
 
     fn states(status: &Status) -> Vec<(String, &'static str)> {
-        status
-            .entries
-            .iter()
-            .map(|e| (e.id.to_string(), e.state.label()))
-            .collect()
+        status.entries.iter().map(|e| (e.id.to_string(), e.state.label())).collect()
     }
 
     #[test]
     fn fresh_history_means_everything_pending_in_id_order() {
         let status = Status::derive(&local(&["20250102_b", "20250101_a"]), &[], None);
-        assert_eq!(
-            states(&status),
-            [
-                ("20250101_a".into(), "pending"),
-                ("20250102_b".into(), "pending")
-            ]
-        );
-        assert_eq!(
-            status.plan_up(None, false).unwrap(),
-            [id("20250101_a"), id("20250102_b")]
-        );
+        assert_eq!(states(&status), [("20250101_a".into(), "pending"), ("20250102_b".into(), "pending")]);
+        assert_eq!(status.plan_up(None, false).unwrap(), [id("20250101_a"), id("20250102_b")]);
         assert!(status.has_work());
     }
 
@@ -339,11 +293,7 @@ mod tests {
             attempt("20250103_c", 1, Up, Failed),
             attempt("20250104_d", 1, Up, Running),
         ];
-        let status = Status::derive(
-            &local(&["20250101_a", "20250102_b", "20250103_c", "20250104_d"]),
-            &history,
-            None,
-        );
+        let status = Status::derive(&local(&["20250101_a", "20250102_b", "20250103_c", "20250104_d"]), &history, None);
         assert_eq!(
             states(&status),
             [
@@ -354,25 +304,14 @@ mod tests {
             ]
         );
         assert_eq!(status.entries[0].attempts, 2);
-        assert_eq!(
-            status.plan_up(None, false).unwrap(),
-            [id("20250102_b"), id("20250103_c"), id("20250104_d")]
-        );
+        assert_eq!(status.plan_up(None, false).unwrap(), [id("20250102_b"), id("20250103_c"), id("20250104_d")]);
     }
 
     #[test]
     fn a_running_attempt_of_the_lock_holder_is_live() {
-        let history = [attempt(
-            "20250101_a",
-            1,
-            Direction::Up,
-            AttemptState::Running,
-        )];
+        let history = [attempt("20250101_a", 1, Direction::Up, AttemptState::Running)];
         let status = Status::derive(&local(&["20250101_a"]), &history, Some("run-1"));
-        assert_eq!(
-            status.entries[0].state,
-            MigrationState::Running(Direction::Up)
-        );
+        assert_eq!(status.entries[0].state, MigrationState::Running(Direction::Up));
     }
 
     #[test]
@@ -380,45 +319,20 @@ mod tests {
         let history = [
             attempt("20250101_a", 1, Direction::Up, AttemptState::Succeeded),
             attempt("20250105_gone", 1, Direction::Up, AttemptState::Succeeded),
-            attempt(
-                "20250106_reverted",
-                1,
-                Direction::Down,
-                AttemptState::RolledBack,
-            ),
+            attempt("20250106_reverted", 1, Direction::Down, AttemptState::RolledBack),
         ];
         let status = Status::derive(&local(&["20250101_a", "20250102_b"]), &history, None);
-        assert_eq!(
-            status.entries.last().map(|e| e.state),
-            Some(MigrationState::Missing)
-        );
-        assert_eq!(
-            status.entries.len(),
-            3,
-            "a rolled-back migration deleted from the code is not missing"
-        );
-        assert_eq!(
-            status.plan_up(None, false),
-            Err(PlanError::Missing(vec![id("20250105_gone")]))
-        );
+        assert_eq!(status.entries.last().map(|e| e.state), Some(MigrationState::Missing));
+        assert_eq!(status.entries.len(), 3, "a rolled-back migration deleted from the code is not missing");
+        assert_eq!(status.plan_up(None, false), Err(PlanError::Missing(vec![id("20250105_gone")])));
         assert_eq!(status.plan_up(None, true).unwrap(), [id("20250102_b")]);
     }
 
     #[test]
     fn run_to_stops_after_the_target_and_rejects_unknown_targets() {
-        let status = Status::derive(
-            &local(&["20250101_a", "20250102_b", "20250103_c"]),
-            &[],
-            None,
-        );
-        assert_eq!(
-            status.plan_up(Some(&id("20250102_b")), false).unwrap(),
-            [id("20250101_a"), id("20250102_b")]
-        );
-        assert_eq!(
-            status.plan_up(Some(&id("20250109_x")), false),
-            Err(PlanError::UnknownTarget(id("20250109_x")))
-        );
+        let status = Status::derive(&local(&["20250101_a", "20250102_b", "20250103_c"]), &[], None);
+        assert_eq!(status.plan_up(Some(&id("20250102_b")), false).unwrap(), [id("20250101_a"), id("20250102_b")]);
+        assert_eq!(status.plan_up(Some(&id("20250109_x")), false), Err(PlanError::UnknownTarget(id("20250109_x"))));
     }
 
     #[test]
@@ -428,27 +342,14 @@ mod tests {
             .iter()
             .map(|m| attempt(m, 1, Direction::Up, Succeeded))
             .collect();
-        let status = Status::derive(
-            &local(&["20250101_a", "20250102_b", "20250103_c", "20250104_d"]),
-            &history,
-            None,
-        );
-        assert_eq!(
-            status.plan_down(&DownTarget::Steps(1)).unwrap(),
-            [id("20250103_c")]
-        );
+        let status = Status::derive(&local(&["20250101_a", "20250102_b", "20250103_c", "20250104_d"]), &history, None);
+        assert_eq!(status.plan_down(&DownTarget::Steps(1)).unwrap(), [id("20250103_c")]);
         assert_eq!(
             status.plan_down(&DownTarget::Steps(9)).unwrap(),
             [id("20250103_c"), id("20250102_b"), id("20250101_a")]
         );
-        assert_eq!(
-            status.plan_down(&DownTarget::To(id("20250102_b"))).unwrap(),
-            [id("20250103_c"), id("20250102_b")]
-        );
-        assert_eq!(
-            status.plan_down(&DownTarget::To(id("20250104_d"))),
-            Err(PlanError::NotApplied(id("20250104_d")))
-        );
+        assert_eq!(status.plan_down(&DownTarget::To(id("20250102_b"))).unwrap(), [id("20250103_c"), id("20250102_b")]);
+        assert_eq!(status.plan_down(&DownTarget::To(id("20250104_d"))), Err(PlanError::NotApplied(id("20250104_d"))));
     }
 
     #[test]
@@ -460,14 +361,8 @@ mod tests {
             .map(|m| attempt(m, 1, Direction::Up, AttemptState::Succeeded))
             .collect();
         let status = Status::derive(&migrations, &history, None);
-        assert_eq!(
-            status.plan_down(&DownTarget::Steps(1)).unwrap(),
-            [id("20250102_b")]
-        );
-        assert_eq!(
-            status.plan_down(&DownTarget::Steps(2)),
-            Err(PlanError::NoDown(id("20250101_a")))
-        );
+        assert_eq!(status.plan_down(&DownTarget::Steps(1)).unwrap(), [id("20250102_b")]);
+        assert_eq!(status.plan_down(&DownTarget::Steps(2)), Err(PlanError::NoDown(id("20250101_a"))));
     }
 
     #[test]
@@ -479,9 +374,6 @@ mod tests {
         let status = Status::derive(&local(&["20250101_a"]), &history, None);
         assert_eq!(status.entries[0].state.label(), "failed (down)");
         assert!(status.plan_up(None, false).unwrap().is_empty());
-        assert_eq!(
-            status.plan_down(&DownTarget::Steps(1)).unwrap(),
-            [id("20250101_a")]
-        );
+        assert_eq!(status.plan_down(&DownTarget::Steps(1)).unwrap(), [id("20250101_a")]);
     }
 }

@@ -45,15 +45,7 @@ impl Progress {
         let label = label.into();
         let bar = (mode == ProgressMode::Bar).then(|| new_bar(&label, total));
         let now = Instant::now();
-        Self {
-            label,
-            total,
-            done: AtomicU64::new(0),
-            started: now,
-            mode,
-            bar,
-            last_log: Mutex::new(now),
-        }
+        Self { label, total, done: AtomicU64::new(0), started: now, mode, bar, last_log: Mutex::new(now) }
     }
 
     pub fn inc(&self, n: u64) {
@@ -76,12 +68,7 @@ impl Progress {
             bar.finish_and_clear();
         }
         if self.mode != ProgressMode::Hidden {
-            tracing::info!(
-                "{}: {done} items in {:.1?} ({:.0}/s)",
-                self.label,
-                self.started.elapsed(),
-                self.rate(done)
-            );
+            tracing::info!("{}: {done} items in {:.1?} ({:.0}/s)", self.label, self.started.elapsed(), self.rate(done));
         }
     }
 
@@ -99,10 +86,7 @@ impl Progress {
                 let percent = done as f64 * 100.0 / total as f64;
                 let eta = (rate > 0.0).then(|| total.saturating_sub(done) as f64 / rate);
                 let eta = eta.map_or("unknown".to_string(), |s| format!("{s:.0}s"));
-                tracing::info!(
-                    "{}: {done}/~{total} ({percent:.1}%), {rate:.0}/s, ETA {eta}",
-                    self.label
-                );
+                tracing::info!("{}: {done}/~{total} ({percent:.1}%), {rate:.0}/s, ETA {eta}", self.label);
             }
             _ => tracing::info!("{}: {done}, {rate:.0}/s", self.label),
         }
@@ -115,14 +99,11 @@ impl Progress {
 
 fn new_bar(label: &str, total: Option<u64>) -> ProgressBar {
     let bar = match total {
-        Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
-            .with_style(
-                ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {pos}/~{len} ({percent}%) {per_sec} ETA {eta}",
-                )
+        Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()).with_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/~{len} ({percent}%) {per_sec} ETA {eta}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
-            ),
+        ),
         None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
             ProgressStyle::with_template("{prefix} {spinner} {pos} {per_sec}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),

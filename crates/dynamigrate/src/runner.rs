@@ -120,13 +120,7 @@ pub struct Runner {
 
 impl Runner {
     pub fn new(client: Client, config: RunnerConfig, migrations: MigrationSet) -> Self {
-        Self {
-            client,
-            config,
-            migrations,
-            identity: RunIdentity::current(),
-            shutdown: CancellationToken::new(),
-        }
+        Self { client, config, migrations, identity: RunIdentity::current(), shutdown: CancellationToken::new() }
     }
 
     /// Cancel this token (e.g. on Ctrl-C) to make the current migration stop at its next check;
@@ -156,16 +150,9 @@ impl Runner {
     pub async fn status(&self) -> Result<StatusReport, Error> {
         let history = self.history();
         let history_table_exists = history.exists().await?;
-        let lock = if history_table_exists {
-            self.lock().holder().await?
-        } else {
-            None
-        };
+        let lock = if history_table_exists { self.lock().holder().await? } else { None };
         let attempts = history.attempts().await?;
-        let live_run = lock
-            .as_ref()
-            .filter(|h| !h.is_expired())
-            .map(|h| h.run_id.as_str());
+        let live_run = lock.as_ref().filter(|h| !h.is_expired()).map(|h| h.run_id.as_str());
         let status = Status::derive(&self.migrations.summaries(), &attempts, live_run);
         Ok(StatusReport {
             stage: self.config.stage.clone(),
@@ -193,11 +180,7 @@ impl Runner {
         ids.iter()
             .map(|id| PlannedMigration {
                 id: id.clone(),
-                description: self
-                    .migrations
-                    .get(id)
-                    .map(|m| m.description().to_string())
-                    .unwrap_or_default(),
+                description: self.migrations.get(id).map(|m| m.description().to_string()).unwrap_or_default(),
             })
             .collect()
     }
@@ -209,8 +192,7 @@ impl Runner {
             return self.dry_run(&table, Direction::Up, &plan).await;
         }
         let plan = |status: &Status| status.plan_up(options.to.as_ref(), options.ignore_missing);
-        self.run_locked(&table, Direction::Up, options.wait, plan)
-            .await
+        self.run_locked(&table, Direction::Up, options.wait, plan).await
     }
 
     pub async fn down(&self, options: &DownOptions) -> Result<RunReport, Error> {
@@ -220,8 +202,7 @@ impl Runner {
             return self.dry_run(&table, Direction::Down, &plan).await;
         }
         let plan = |status: &Status| status.plan_down(&options.target);
-        self.run_locked(&table, Direction::Down, options.wait, plan)
-            .await
+        self.run_locked(&table, Direction::Down, options.wait, plan).await
     }
 
     pub async fn unlock(&self, force: bool) -> Result<UnlockOutcome, Error> {
@@ -237,20 +218,12 @@ impl Runner {
             ))
         })?;
         if !table_exists(&self.client, &table).await? {
-            return Err(Error::TableNotFound {
-                table,
-                where_: String::new(),
-            });
+            return Err(Error::TableNotFound { table, where_: String::new() });
         }
         Ok(table)
     }
 
-    async fn dry_run(
-        &self,
-        table: &str,
-        direction: Direction,
-        plan: &[PlannedMigration],
-    ) -> Result<RunReport, Error> {
+    async fn dry_run(&self, table: &str, direction: Direction, plan: &[PlannedMigration]) -> Result<RunReport, Error> {
         if let Some(holder) = self.lock().holder().await?.filter(|h| !h.is_expired()) {
             tracing::warn!(
                 "{} on {} is running migrations now; this dry run may be out of date",
@@ -264,8 +237,7 @@ impl Runner {
                 continue;
             };
             let context = self.context(&planned.id, table, true, self.shutdown.clone());
-            let migration_report =
-                execute(migration.as_ref(), &planned.id, direction, &context).await;
+            let migration_report = execute(migration.as_ref(), &planned.id, direction, &context).await;
             let failed = !migration_report.outcome.success;
             report.migrations.push(migration_report);
             if failed {
@@ -289,13 +261,8 @@ impl Runner {
             Direction::Up => "run",
             Direction::Down => "down",
         };
-        let lease = self
-            .lock()
-            .acquire(command, wait, run_token.clone())
-            .await?;
-        let result = self
-            .run_planned(&history, table, direction, &plan, &run_token)
-            .await;
+        let lease = self.lock().acquire(command, wait, run_token.clone()).await?;
+        let result = self.run_planned(&history, table, direction, &plan, &run_token).await;
         let released = lease.release().await;
         let report = result?;
         released?;
@@ -312,27 +279,15 @@ impl Runner {
     ) -> Result<RunReport, Error> {
         // Plan again under the lock: the history may have moved since the caller looked.
         let attempts = history.attempts().await?;
-        let status = Status::derive(
-            &self.migrations.summaries(),
-            &attempts,
-            Some(&self.identity.run_id),
-        );
+        let status = Status::derive(&self.migrations.summaries(), &attempts, Some(&self.identity.run_id));
         let ids = plan(&status)?;
         let mut report = self.report(table, direction, false);
         for id in ids {
             let Some(migration) = self.migrations.get(&id) else {
                 continue;
             };
-            let number = attempts
-                .iter()
-                .filter(|a| a.migration_id == id)
-                .map(|a| a.attempt)
-                .max()
-                .unwrap_or(0)
-                + 1;
-            let migration_report = self
-                .run_one(history, migration, &id, number, direction, table, run_token)
-                .await?;
+            let number = attempts.iter().filter(|a| a.migration_id == id).map(|a| a.attempt).max().unwrap_or(0) + 1;
+            let migration_report = self.run_one(history, migration, &id, number, direction, table, run_token).await?;
             let failed = !migration_report.outcome.success;
             report.migrations.push(migration_report);
             if failed || run_token.is_cancelled() {
@@ -369,9 +324,7 @@ impl Runner {
             error: None,
             ran_by: self.identity.clone(),
         };
-        history
-            .write_attempt(&attempt, &self.identity.run_id)
-            .await?;
+        history.write_attempt(&attempt, &self.identity.run_id).await?;
 
         let context = self.context(id, table, false, run_token.clone());
         let mut report = execute(migration.as_ref(), id, direction, &context).await;
@@ -391,19 +344,11 @@ impl Runner {
         attempt.items_processed = report.outcome.items_processed;
         attempt.items_modified = report.outcome.items_modified;
         attempt.error = report.error.clone();
-        history
-            .write_attempt(&attempt, &self.identity.run_id)
-            .await?;
+        history.write_attempt(&attempt, &self.identity.run_id).await?;
         Ok(report)
     }
 
-    fn context(
-        &self,
-        id: &MigrationId,
-        table: &str,
-        dry_run: bool,
-        cancel: CancellationToken,
-    ) -> MigrationContext {
+    fn context(&self, id: &MigrationId, table: &str, dry_run: bool, cancel: CancellationToken) -> MigrationContext {
         MigrationContext {
             migration_id: id.clone(),
             table_name: table.to_string(),
@@ -434,11 +379,7 @@ async fn execute(
     direction: Direction,
     context: &MigrationContext,
 ) -> MigrationReport {
-    let verb = if direction == Direction::Up {
-        "applying"
-    } else {
-        "rolling back"
-    };
+    let verb = if direction == Direction::Up { "applying" } else { "rolling back" };
     let dry = if context.dry_run { " (dry run)" } else { "" };
     tracing::info!("{verb} {id}{dry}: {}", migration.description());
     let started = Instant::now();
@@ -448,10 +389,7 @@ async fn execute(
     };
     let (outcome, error) = match result {
         Ok(outcome) if outcome.success => (outcome, None),
-        Ok(outcome) => (
-            outcome,
-            Some("the migration reported success = false".to_string()),
-        ),
+        Ok(outcome) => (outcome, Some("the migration reported success = false".to_string())),
         Err(error) => (Outcome::failed(0, 0), Some(format!("{error:#}"))),
     };
     match &error {

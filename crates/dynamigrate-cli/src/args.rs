@@ -1,0 +1,104 @@
+//! Command-line arguments (clap derive). Global options may come before or after the command.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use dynamigrate::MigrationId;
+
+#[derive(Debug, Parser)]
+#[command(version, about = "Safe, resumable schema and data migrations for Amazon DynamoDB")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file naming the stages [default: dynamigrate.toml, if present]
+    #[arg(long, global = true, env = "DYNAMIGRATE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Stage to work on (a [stages.NAME] section of the config)
+    #[arg(long, global = true, env = "STAGE", default_value = "dev")]
+    pub stage: String,
+    /// AWS profile (overrides the stage's `profile`)
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// AWS region (overrides the stage's `region`)
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// DynamoDB endpoint, e.g. http://localhost:8000 for DynamoDB Local
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// The table migrations work on (overrides the stage's `table`)
+    #[arg(long, global = true)]
+    pub table: Option<String>,
+    /// The table holding history, lock and checkpoints [default: dynamigrate_history]
+    #[arg(long, global = true, value_name = "TABLE")]
+    pub history_table: Option<String>,
+    /// More logging; repeat for more (-vv includes the AWS SDK)
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Print the result as JSON on stdout (logs stay on stderr)
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Do not ask for confirmation on stages that require it
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show each migration's state: applied, pending, failed, missing
+    Status {
+        /// Exit 4 when anything is pending, failed or missing (for CI)
+        #[arg(long)]
+        check: bool,
+    },
+    /// Apply pending migrations in id order; stop at the first failure
+    Run {
+        /// Run the migrations with dry_run = true: write nothing anywhere, report what would change
+        #[arg(long)]
+        dry_run: bool,
+        /// Stop after this migration id
+        #[arg(long, value_name = "ID", value_parser = parse_id)]
+        to: Option<MigrationId>,
+        #[command(flatten)]
+        wait: WaitArg,
+        /// Run even though the history has applied migrations this binary does not have
+        #[arg(long)]
+        ignore_missing: bool,
+    },
+    /// Roll back applied migrations, newest first, with their `down`
+    Down {
+        /// How many migrations to roll back [default: 1]
+        #[arg(long, value_name = "N", conflicts_with = "to")]
+        steps: Option<usize>,
+        /// Roll back every migration newer than ID, and ID itself
+        #[arg(long, value_name = "ID", value_parser = parse_id)]
+        to: Option<MigrationId>,
+        /// Run the downs with dry_run = true: write nothing anywhere
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        wait: WaitArg,
+    },
+    /// Release the runner lock (another owner's lease needs --force)
+    Unlock {
+        /// Release the lock whoever holds it
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArg {
+    /// Wait up to SECS for a lock held by another runner instead of failing at once
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub wait: u64,
+}
+
+fn parse_id(value: &str) -> Result<MigrationId, String> {
+    MigrationId::parse(value).map_err(|e| e.to_string())
+}

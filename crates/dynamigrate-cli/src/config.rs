@@ -1,0 +1,201 @@
+//! `dynamigrate.toml`: named stages, each with its table, AWS settings and whether to confirm.
+//! Command-line options override the file. Resolution is pure and unit-tested.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dynamigrate::history::DEFAULT_HISTORY_TABLE;
+use dynamigrate::lock::DEFAULT_LEASE;
+use serde::Deserialize;
+
+pub const DEFAULT_CONFIG_FILE: &str = "dynamigrate.toml";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// History table for every stage that does not name its own.
+    pub history_table: Option<String>,
+    /// Lease length of the runner lock, in seconds.
+    pub lease_seconds: Option<u64>,
+    #[serde(default)]
+    pub stages: BTreeMap<String, StageConfig>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    pub table: Option<String>,
+    /// Other tables migrations may use, by logical name.
+    #[serde(default)]
+    pub tables: BTreeMap<String, String>,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub history_table: Option<String>,
+    /// Ask the user to type the stage name before changing anything. Default: true for `prod`.
+    pub confirm: Option<bool>,
+    pub lease_seconds: Option<u64>,
+}
+
+/// Settings given on the command line; each wins over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub table: Option<String>,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub history_table: Option<String>,
+}
+
+/// One stage with every setting decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    pub name: String,
+    pub table: Option<String>,
+    pub tables: BTreeMap<String, String>,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub history_table: String,
+    pub confirm: bool,
+    pub lease: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {message}")]
+    Unreadable { path: PathBuf, message: String },
+    #[error("unknown stage {stage:?} in {path}; its stages are: {known}. Add [stages.{stage}] or pick one of those")]
+    UnknownStage { stage: String, path: PathBuf, known: String },
+    #[error("invalid stage name {0:?}: use letters, digits, '-' and '_'")]
+    BadStageName(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Reads the config. An explicitly named file must exist; the default one is optional.
+pub fn load(explicit: Option<&Path>) -> Result<Option<(PathBuf, ConfigFile)>, ConfigError> {
+    let path = explicit.map_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE), Path::to_path_buf);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => return Ok(None),
+        Err(e) => return Err(ConfigError::Unreadable { path, message: e.to_string() }),
+    };
+    let file = parse(&text).map_err(|message| ConfigError::Unreadable { path: path.clone(), message })?;
+    Ok(Some((path, file)))
+}
+
+pub fn parse(text: &str) -> Result<ConfigFile, String> {
+    toml::from_str(text).map_err(|e| e.to_string())
+}
+
+/// Decides every setting of `name`: command line, then the stage, then the file's defaults.
+pub fn resolve(file: Option<(&Path, &ConfigFile)>, name: &str, cli: &Overrides) -> Result<Stage, ConfigError> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(ConfigError::BadStageName(name.to_string()));
+    }
+    let defaults = ConfigFile::default();
+    let (path, file) = file.map_or((None, &defaults), |(p, f)| (Some(p), f));
+    let stage = match (file.stages.get(name), path) {
+        (Some(stage), _) => stage.clone(),
+        // A config that names stages must name this one: a typo must not run against defaults.
+        (None, Some(path)) if !file.stages.is_empty() => {
+            return Err(ConfigError::UnknownStage {
+                stage: name.to_string(),
+                path: path.to_path_buf(),
+                known: file.stages.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
+        }
+        (None, _) => StageConfig::default(),
+    };
+    let lease_seconds = stage.lease_seconds.or(file.lease_seconds).unwrap_or(DEFAULT_LEASE.as_secs());
+    if lease_seconds < 3 {
+        return Err(ConfigError::Invalid(format!("lease_seconds = {lease_seconds} is too short; use 3 or more")));
+    }
+    Ok(Stage {
+        name: name.to_string(),
+        table: cli.table.clone().or(stage.table),
+        tables: stage.tables,
+        region: cli.region.clone().or(stage.region),
+        profile: cli.profile.clone().or(stage.profile),
+        endpoint_url: cli.endpoint_url.clone().or(stage.endpoint_url),
+        history_table: cli
+            .history_table
+            .clone()
+            .or(stage.history_table)
+            .or(file.history_table.clone())
+            .unwrap_or_else(|| DEFAULT_HISTORY_TABLE.to_string()),
+        confirm: stage.confirm.unwrap_or(name == "prod" || name == "production"),
+        lease: Duration::from_secs(lease_seconds),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+        history_table = "team_history"
+
+        [stages.dev]
+        table = "dev-items"
+        endpoint_url = "http://localhost:8000"
+        region = "us-east-1"
+
+        [stages.prod]
+        table = "prod-items"
+        region = "eu-west-1"
+        profile = "prod"
+        history_table = "prod_history"
+        [stages.prod.tables]
+        orders = "prod-orders"
+    "#;
+
+    fn sample() -> ConfigFile {
+        parse(SAMPLE).unwrap()
+    }
+
+    #[test]
+    fn the_stage_fills_what_the_command_line_leaves_open() {
+        let file = sample();
+        let stage = resolve(Some((Path::new("x.toml"), &file)), "prod", &Overrides::default()).unwrap();
+        assert_eq!(stage.table.as_deref(), Some("prod-items"));
+        assert_eq!(stage.history_table, "prod_history");
+        assert_eq!(stage.tables.get("orders").map(String::as_str), Some("prod-orders"));
+        assert!(stage.confirm, "prod confirms by default");
+        let dev = resolve(Some((Path::new("x.toml"), &file)), "dev", &Overrides::default()).unwrap();
+        assert_eq!(dev.history_table, "team_history");
+        assert!(!dev.confirm);
+    }
+
+    #[test]
+    fn the_command_line_wins() {
+        let file = sample();
+        let cli = Overrides { table: Some("other".into()), region: Some("us-west-2".into()), ..Overrides::default() };
+        let stage = resolve(Some((Path::new("x.toml"), &file)), "prod", &cli).unwrap();
+        assert_eq!(stage.table.as_deref(), Some("other"));
+        assert_eq!(stage.region.as_deref(), Some("us-west-2"));
+        assert_eq!(stage.profile.as_deref(), Some("prod"));
+    }
+
+    #[test]
+    fn an_unknown_stage_is_an_error_naming_the_known_ones() {
+        let file = sample();
+        let error = resolve(Some((Path::new("x.toml"), &file)), "staging", &Overrides::default()).unwrap_err();
+        assert!(error.to_string().contains("dev, prod"), "{error}");
+    }
+
+    #[test]
+    fn without_a_file_any_stage_works_from_the_command_line() {
+        let stage = resolve(None, "prod", &Overrides { table: Some("t".into()), ..Overrides::default() }).unwrap();
+        assert_eq!(stage.history_table, DEFAULT_HISTORY_TABLE);
+        assert!(stage.confirm);
+    }
+
+    #[test]
+    fn typos_in_the_file_are_rejected() {
+        assert!(parse("[stages.dev]\ntabel = \"x\"\n").unwrap_err().contains("tabel"));
+        assert!(parse("stages = 3").is_err());
+    }
+}

@@ -1,0 +1,42 @@
+//! Confirmation before changing a stage that asks for it (prod by default): show the plan, then
+//! make the user type the stage name. With no terminal and no `--yes`, refuse.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use dynamigrate::runner::PlannedMigration;
+
+use crate::config::Stage;
+
+pub fn confirm(stage: &Stage, action: &str, plan: &[PlannedMigration], yes: bool) -> Result<(), String> {
+    if !stage.confirm || yes {
+        return Ok(());
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "Stage {} asks for confirmation before it is changed.", stage.name);
+    let _ = writeln!(err, "  {action} {} migration(s) on table {}", plan.len(), stage.table.as_deref().unwrap_or("?"));
+    let _ = writeln!(
+        err,
+        "  region {}, endpoint {}, history table {}",
+        stage.region.as_deref().unwrap_or("(from the AWS chain)"),
+        stage.endpoint_url.as_deref().unwrap_or("(AWS default)"),
+        stage.history_table
+    );
+    for planned in plan {
+        let _ = writeln!(err, "    {}  {}", planned.id, planned.description);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(format!(
+            "stage {} needs confirmation and there is no terminal to ask on; pass --yes to proceed. Nothing was changed",
+            stage.name
+        ));
+    }
+    let _ = write!(err, "Type the stage name ({}) to continue: ", stage.name);
+    let _ = err.flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(|e| format!("cannot read the confirmation: {e}"))?;
+    if answer.trim() == stage.name {
+        Ok(())
+    } else {
+        Err("not confirmed; nothing was changed".to_string())
+    }
+}

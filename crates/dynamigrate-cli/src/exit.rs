@@ -1,0 +1,22 @@
+//! Exit codes, documented in the README.
+
+use dynamigrate::ErrorKind;
+
+/// Everything went as asked.
+pub const OK: u8 = 0;
+/// A migration failed (or DynamoDB failed us while running).
+pub const FAILED: u8 = 1;
+/// Bad usage, configuration or input; nothing was changed.
+pub const INVALID: u8 = 2;
+/// Another runner holds the lock.
+pub const LOCK_HELD: u8 = 3;
+/// `status --check` found pending, failed or missing migrations.
+pub const CHECK_FOUND_WORK: u8 = 4;
+
+pub fn for_kind(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::Invalid => INVALID,
+        ErrorKind::LockHeld => LOCK_HELD,
+        ErrorKind::MigrationFailed | ErrorKind::Aws => FAILED,
+    }
+}

@@ -1,0 +1,96 @@
+//! What the commands print: a human summary on stdout, or with `--json` one JSON document on stdout.
+//! Logs always go to stderr, so stdout stays parseable.
+
+use std::io::Write;
+
+use dynamigrate::lock::UnlockOutcome;
+use dynamigrate::{Direction, MigrationState, RunReport, StatusReport};
+use serde::Serialize;
+
+pub fn json<T: Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: cannot encode the result as JSON: {e}"),
+    }
+}
+
+pub fn status(report: &StatusReport) {
+    let mut out = std::io::stdout().lock();
+    let lock = match &report.lock {
+        None => "free".to_string(),
+        Some(h) if h.is_expired() => format!("expired lease of {} on {} (taken over by the next run)", h.owner, h.host),
+        Some(h) => format!(
+            "held by {} on {} (pid {}) since {}, expires {}",
+            h.owner, h.host, h.pid, h.acquired_at, h.expires_at
+        ),
+    };
+    let _ = writeln!(out, "stage {}, history table {}, lock {lock}", report.stage, report.history_table);
+    if !report.history_table_exists {
+        let _ = writeln!(out, "(the history table does not exist yet; the first real run creates it)");
+    }
+    let width = report.status.entries.iter().map(|e| e.id.as_str().len()).max().unwrap_or(2).max(2);
+    let _ = writeln!(out, "  {:<width$}  {:<19}  {:<34}  DESCRIPTION", "ID", "STATE", "LAST ATTEMPT");
+    for entry in &report.status.entries {
+        let last = entry.last_attempt.as_ref().map_or_else(String::new, |a| {
+            let took = a.duration_ms.map_or(String::new(), |ms| format!(" {:.1}s", ms as f64 / 1000.0));
+            format!("#{} {}{took}", a.attempt, a.started_at)
+        });
+        let _ =
+            writeln!(out, "  {:<width$}  {:<19}  {:<34}  {}", entry.id, entry.state.label(), last, entry.description);
+        if let Some(error) = entry.last_attempt.as_ref().and_then(|a| a.error.as_ref()) {
+            if entry.state != MigrationState::Applied {
+                let _ = writeln!(out, "  {:<width$}  error: {error}", "");
+            }
+        }
+    }
+    let status = &report.status;
+    let failed = status.entries.iter().filter(|e| matches!(e.state, MigrationState::Failed(_))).count();
+    let interrupted = status.entries.iter().filter(|e| matches!(e.state, MigrationState::Interrupted(_))).count();
+    let _ = writeln!(
+        out,
+        "{} applied, {} pending, {failed} failed, {interrupted} interrupted, {} missing",
+        status.count(MigrationState::Applied),
+        status.count(MigrationState::Pending),
+        status.count(MigrationState::Missing),
+    );
+}
+
+pub fn run_report(report: &RunReport) {
+    let mut out = std::io::stdout().lock();
+    let (done, verb) = match (report.direction, report.dry_run) {
+        (Direction::Up, false) => ("applied", "apply"),
+        (Direction::Up, true) => ("would apply", "apply"),
+        (Direction::Down, false) => ("rolled back", "roll back"),
+        (Direction::Down, true) => ("would roll back", "roll back"),
+    };
+    if report.migrations.is_empty() {
+        let _ = writeln!(out, "nothing to {verb} on stage {} (table {})", report.stage, report.table);
+        return;
+    }
+    for m in &report.migrations {
+        let seconds = m.duration_ms as f64 / 1000.0;
+        let counts = format!("{} processed, {} modified", m.outcome.items_processed, m.outcome.items_modified);
+        match &m.error {
+            None => {
+                let _ = writeln!(out, "{done} {}  ({counts}, {seconds:.1}s)", m.id);
+            }
+            Some(error) => {
+                let _ = writeln!(out, "FAILED {}  ({counts}, {seconds:.1}s): {error}", m.id);
+            }
+        }
+    }
+    if report.dry_run {
+        let _ = writeln!(out, "dry run: nothing was written (not the table, not the history, not the lock)");
+    } else if !report.succeeded() {
+        let _ = writeln!(out, "stopped at the first failure; fix it and `run` again to retry it");
+    }
+}
+
+pub fn unlock(outcome: &UnlockOutcome) {
+    match outcome {
+        UnlockOutcome::NotLocked => println!("the lock is free; nothing to release"),
+        UnlockOutcome::Released(h) => {
+            println!("released the lock held by {} on {} (pid {}) since {}", h.owner, h.host, h.pid, h.acquired_at)
+        }
+    }
+}
