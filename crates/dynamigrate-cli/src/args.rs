@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use clap::{ArgAction, Args, Parser, Subcommand};
-use dynamigrate::MigrationId;
+use dynamigrate::{BackfillSettings, MigrationId, WriteMode};
 
 #[derive(Debug, Parser)]
 #[command(version, about = "Safe, resumable schema and data migrations for Amazon DynamoDB")]
@@ -69,6 +71,8 @@ pub enum Command {
         /// Run even though the history has applied migrations this binary does not have
         #[arg(long)]
         ignore_missing: bool,
+        #[command(flatten)]
+        backfill: BackfillArgs,
     },
     /// Roll back applied migrations, newest first, with their `down`
     Down {
@@ -83,6 +87,8 @@ pub enum Command {
         dry_run: bool,
         #[command(flatten)]
         wait: WaitArg,
+        #[command(flatten)]
+        backfill: BackfillArgs,
     },
     /// Release the runner lock (another owner's lease needs --force)
     Unlock {
@@ -97,6 +103,52 @@ pub struct WaitArg {
     /// Wait up to SECS for a lock held by another runner instead of failing at once
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     pub wait: u64,
+}
+
+/// Backfill knobs; each overrides what the migration's code chose.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Backfill options")]
+pub struct BackfillArgs {
+    /// Parallel scan segments [default: one per GiB of table, 4 to 1000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub segments: Option<u32>,
+    /// Writes in flight at once, across all segments [default: 16]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub concurrency: Option<u32>,
+    /// Items per scan page [default: DynamoDB's full 1 MB pages]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
+    pub batch_size: Option<i32>,
+    /// Pause after each page of each segment, in milliseconds [default: 0]
+    #[arg(long, value_name = "MS")]
+    pub batch_delay_ms: Option<u64>,
+    /// Stop (keeping checkpoints) once more items than this have failed [default: 100]
+    #[arg(long, value_name = "N")]
+    pub max_failures: Option<u64>,
+    /// update: a conditional write per item, safe on a live table; batch: BatchWriteItem, faster,
+    /// but clobbers concurrent writes (maintenance windows only) [default: update]
+    #[arg(long, value_name = "MODE")]
+    pub write_mode: Option<WriteMode>,
+    /// Where failed items are appended as JSON lines [default: dynamigrate-failures-<id>.jsonl]
+    #[arg(long, value_name = "FILE")]
+    pub failures_file: Option<PathBuf>,
+    /// How many sample diffs a dry run prints [default: 5]
+    #[arg(long, value_name = "N")]
+    pub sample_diffs: Option<usize>,
+}
+
+impl BackfillArgs {
+    pub fn settings(&self) -> BackfillSettings {
+        BackfillSettings {
+            segments: self.segments,
+            concurrency: self.concurrency.map(|n| n as usize),
+            batch_size: self.batch_size,
+            batch_delay: self.batch_delay_ms.map(Duration::from_millis),
+            max_failures: self.max_failures,
+            write_mode: self.write_mode,
+            failures_file: self.failures_file.clone(),
+            sample_diffs: self.sample_diffs,
+        }
+    }
 }
 
 fn parse_id(value: &str) -> Result<MigrationId, String> {

@@ -128,8 +128,14 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
             }
             Ok(if check && report.status.has_work() { exit::CHECK_FOUND_WORK } else { exit::OK })
         }
-        Command::Run { dry_run, to, wait, ignore_missing } => {
-            let options = RunOptions { to, dry_run, wait: Duration::from_secs(wait.wait), ignore_missing };
+        Command::Run { dry_run, to, wait, ignore_missing, backfill } => {
+            let options = RunOptions {
+                to,
+                dry_run,
+                wait: Duration::from_secs(wait.wait),
+                ignore_missing,
+                backfill: backfill.settings(),
+            };
             if !dry_run && stage.confirm && !global.yes {
                 let plan = runner.plan_up(&options).await?;
                 if !plan.is_empty() {
@@ -145,9 +151,10 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
             }
             Ok(if report.succeeded() { exit::OK } else { exit::FAILED })
         }
-        Command::Down { steps, to, dry_run, wait } => {
+        Command::Down { steps, to, dry_run, wait, backfill } => {
             let target = to.map_or(DownTarget::Steps(steps.unwrap_or(1)), DownTarget::To);
-            let options = DownOptions { target, dry_run, wait: Duration::from_secs(wait.wait) };
+            let options =
+                DownOptions { target, dry_run, wait: Duration::from_secs(wait.wait), backfill: backfill.settings() };
             if !dry_run && stage.confirm && !global.yes {
                 let plan = runner.plan_down(&options).await?;
                 if !plan.is_empty() {
@@ -175,15 +182,33 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
     }
 }
 
-/// On Ctrl-C, ask the running migration to stop at its next check; the runner then records the
-/// attempt as failed and releases the lock. Dropping the guard stops listening.
+/// On Ctrl-C (or SIGTERM, as Kubernetes and ECS send), ask the running migration to stop at its
+/// next check: a backfill finishes its in-flight pages and saves its checkpoints, the runner records
+/// the attempt as failed and releases the lock. Dropping the guard stops listening.
 fn stop_on_ctrl_c(token: CancellationToken) -> tokio_util::task::AbortOnDropHandle<()> {
     tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("interrupted: stopping the current migration cleanly; `run` again to resume");
+        if shutdown_signal().await {
+            eprintln!("interrupted: stopping cleanly and saving checkpoints; `run` again to resume where it stopped");
             token.cancel();
         }
     }))
+}
+
+#[cfg(unix)]
+async fn shutdown_signal() -> bool {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => tokio::select! {
+            result = tokio::signal::ctrl_c() => result.is_ok(),
+            received = terminate.recv() => received.is_some(),
+        },
+        Err(_) => tokio::signal::ctrl_c().await.is_ok(),
+    }
+}
+
+#[cfg(not(unix))]
+async fn shutdown_signal() -> bool {
+    tokio::signal::ctrl_c().await.is_ok()
 }
 
 fn init_logging(verbose: u8) {

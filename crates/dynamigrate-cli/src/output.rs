@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use dynamigrate::lock::UnlockOutcome;
-use dynamigrate::{Direction, MigrationState, RunReport, StatusReport};
+use dynamigrate::{BackfillSummary, Direction, MigrationState, RunReport, StatusReport};
 use serde::Serialize;
 
 pub fn json<T: Serialize>(value: &T) {
@@ -78,11 +78,53 @@ pub fn run_report(report: &RunReport) {
                 let _ = writeln!(out, "FAILED {}  ({counts}, {seconds:.1}s): {error}", m.id);
             }
         }
+        for backfill in &m.backfills {
+            backfill_summary(&mut out, backfill);
+        }
     }
     if report.dry_run {
         let _ = writeln!(out, "dry run: nothing was written (not the table, not the history, not the lock)");
     } else if !report.succeeded() {
         let _ = writeln!(out, "stopped at the first failure; fix it and `run` again to retry it");
+    }
+}
+
+fn backfill_summary(out: &mut impl Write, b: &BackfillSummary) {
+    let c = &b.counts;
+    let verb = if b.dry_run { "would modify" } else { "modified" };
+    let resumed = if b.resumed { ", resumed from checkpoints" } else { "" };
+    let _ = writeln!(
+        out,
+        "  backfill {}: scanned {}, processed {}, {verb} {}, skipped {}, failed {}, conflicts {}, retries {} \
+         ({:.0} items/s, {} segments{resumed})",
+        b.name,
+        c.scanned,
+        c.processed,
+        c.modified,
+        c.skipped,
+        c.failed,
+        b.conflicts,
+        b.retries,
+        b.items_per_second,
+        b.segments
+    );
+    if let Some(reason) = &b.stopped {
+        let _ = writeln!(out, "  stopped: {reason}; checkpoints are kept, `run` again to resume");
+    }
+    if let Some(file) = &b.failures_file {
+        let _ = writeln!(
+            out,
+            "  {} failed items are listed in {file}; fix them or the transform and `run` again",
+            c.failed
+        );
+    }
+    for diff in &b.sample_diffs {
+        let _ = writeln!(out, "  {}{}", diff.key, if diff.deleted { " (deleted)" } else { "" });
+        for change in &diff.changes {
+            let before = change.before.as_deref().unwrap_or("(absent)");
+            let after = change.after.as_deref().unwrap_or("(absent)");
+            let _ = writeln!(out, "      {}: {before} -> {after}", change.attribute);
+        }
     }
 }
 

@@ -2,10 +2,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::Client;
 use tokio_util::sync::CancellationToken;
 
+use crate::attempt::Direction;
+use crate::backfill::checkpoint::CheckpointStore;
+use crate::backfill::{Backfill, BackfillSettings, BackfillSummary};
+use crate::history::HistoryStore;
 use crate::id::MigrationId;
 use crate::progress::{Progress, ProgressMode};
 
@@ -23,6 +28,39 @@ pub struct MigrationContext {
     pub stage: String,
     pub(crate) progress_mode: ProgressMode,
     pub(crate) cancel: CancellationToken,
+    pub(crate) backfill_env: BackfillEnv,
+}
+
+/// What the backfill engine needs from the run: its knobs, where checkpoints go, where summaries land.
+#[derive(Clone)]
+pub(crate) struct BackfillEnv {
+    pub settings: BackfillSettings,
+    /// Where checkpoints go, fenced on this run id. None in a dry run: it writes nothing anywhere.
+    pub checkpoints: Option<(HistoryStore, String)>,
+    pub direction: Direction,
+    pub summaries: Arc<Mutex<Vec<BackfillSummary>>>,
+}
+
+impl BackfillEnv {
+    pub fn checkpoint_store(&self, migration: &MigrationId, name: &str) -> Option<CheckpointStore> {
+        let direction = match self.direction {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        };
+        self.checkpoints.as_ref().map(|(history, run_id)| {
+            CheckpointStore::new(history.clone(), migration, &format!("{direction}#{name}"), run_id.clone())
+        })
+    }
+
+    pub fn record(&self, summary: BackfillSummary) {
+        if let Ok(mut summaries) = self.summaries.lock() {
+            summaries.push(summary);
+        }
+    }
+
+    pub fn take_summaries(&self) -> Vec<BackfillSummary> {
+        self.summaries.lock().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default()
+    }
 }
 
 impl MigrationContext {
@@ -46,6 +84,11 @@ impl MigrationContext {
     /// `total` is an estimate when known (say so in the label if it is rough).
     pub fn progress(&self, label: impl Into<String>, total: Option<u64>) -> Progress {
         Progress::new(label, total, self.progress_mode)
+    }
+
+    /// Starts describing a backfill of `table_name`: see [`crate::backfill`].
+    pub fn backfill(&self) -> Backfill<'_> {
+        Backfill::new(self)
     }
 
     /// True once the run must stop: the lease was lost or the user pressed Ctrl-C.

@@ -7,6 +7,7 @@
 //! a team's own migrations binary hands its migrations to `dynamigrate_cli::run`.
 
 pub mod attempt;
+pub mod backfill;
 pub mod clock;
 pub mod context;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod runner;
 
 pub use async_trait::async_trait;
 pub use attempt::{Attempt, AttemptState, Direction, RunIdentity};
+pub use backfill::{BackfillSettings, BackfillSummary, Change, Guard, Item, WriteMode};
 pub use context::MigrationContext;
 pub use error::{Error, ErrorKind};
 pub use id::MigrationId;

@@ -10,8 +10,9 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::attempt::{Attempt, AttemptState, Direction, RunIdentity};
+use crate::backfill::{BackfillSettings, BackfillSummary};
 use crate::clock::{now_ms, rfc3339};
-use crate::context::MigrationContext;
+use crate::context::{BackfillEnv, MigrationContext};
 use crate::history::{table_exists, HistoryStore, DEFAULT_HISTORY_TABLE};
 use crate::id::MigrationId;
 use crate::lock::{LeaseLock, LockHolder, UnlockOutcome, DEFAULT_LEASE};
@@ -54,6 +55,8 @@ pub struct RunOptions {
     pub wait: Duration,
     /// Run even though the history has applied migrations this binary lacks.
     pub ignore_missing: bool,
+    /// Backfill knobs from the command line; they win over the migration's own.
+    pub backfill: BackfillSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +64,7 @@ pub struct DownOptions {
     pub target: DownTarget,
     pub dry_run: bool,
     pub wait: Duration,
+    pub backfill: BackfillSettings,
 }
 
 /// What `status` shows.
@@ -85,6 +89,9 @@ pub struct MigrationReport {
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What each backfill the migration ran did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backfills: Vec<BackfillSummary>,
 }
 
 /// What `run` or `down` did (or, for a dry run, would do).
@@ -108,6 +115,15 @@ impl RunReport {
 pub struct PlannedMigration {
     pub id: MigrationId,
     pub description: String,
+}
+
+/// One locked run: where history goes, which table and direction, how to stop, what backfills get.
+struct LockedRun<'a> {
+    history: &'a HistoryStore,
+    table: &'a str,
+    direction: Direction,
+    token: CancellationToken,
+    env: BackfillEnv,
 }
 
 pub struct Runner {
@@ -189,20 +205,20 @@ impl Runner {
         let table = self.target_table().await?;
         if options.dry_run {
             let plan = self.plan_up(options).await?;
-            return self.dry_run(&table, Direction::Up, &plan).await;
+            return self.dry_run(&table, Direction::Up, &plan, &options.backfill).await;
         }
         let plan = |status: &Status| status.plan_up(options.to.as_ref(), options.ignore_missing);
-        self.run_locked(&table, Direction::Up, options.wait, plan).await
+        self.run_locked(&table, Direction::Up, options.wait, &options.backfill, plan).await
     }
 
     pub async fn down(&self, options: &DownOptions) -> Result<RunReport, Error> {
         let table = self.target_table().await?;
         if options.dry_run {
             let plan = self.plan_down(options).await?;
-            return self.dry_run(&table, Direction::Down, &plan).await;
+            return self.dry_run(&table, Direction::Down, &plan, &options.backfill).await;
         }
         let plan = |status: &Status| status.plan_down(&options.target);
-        self.run_locked(&table, Direction::Down, options.wait, plan).await
+        self.run_locked(&table, Direction::Down, options.wait, &options.backfill, plan).await
     }
 
     pub async fn unlock(&self, force: bool) -> Result<UnlockOutcome, Error> {
@@ -223,7 +239,13 @@ impl Runner {
         Ok(table)
     }
 
-    async fn dry_run(&self, table: &str, direction: Direction, plan: &[PlannedMigration]) -> Result<RunReport, Error> {
+    async fn dry_run(
+        &self,
+        table: &str,
+        direction: Direction,
+        plan: &[PlannedMigration],
+        settings: &BackfillSettings,
+    ) -> Result<RunReport, Error> {
         if let Some(holder) = self.lock().holder().await?.filter(|h| !h.is_expired()) {
             tracing::warn!(
                 "{} on {} is running migrations now; this dry run may be out of date",
@@ -236,7 +258,8 @@ impl Runner {
             let Some(migration) = self.migrations.get(&planned.id) else {
                 continue;
             };
-            let context = self.context(&planned.id, table, true, self.shutdown.clone());
+            let env = self.backfill_env(settings, direction, None);
+            let context = self.context(&planned.id, table, true, self.shutdown.clone(), env);
             let migration_report = execute(migration.as_ref(), &planned.id, direction, &context).await;
             let failed = !migration_report.outcome.success;
             report.migrations.push(migration_report);
@@ -252,17 +275,20 @@ impl Runner {
         table: &str,
         direction: Direction,
         wait: Duration,
+        settings: &BackfillSettings,
         plan: impl Fn(&Status) -> Result<Vec<MigrationId>, crate::plan::PlanError>,
     ) -> Result<RunReport, Error> {
         let history = self.history();
         history.ensure_table().await?;
-        let run_token = self.shutdown.child_token();
+        let token = self.shutdown.child_token();
         let command = match direction {
             Direction::Up => "run",
             Direction::Down => "down",
         };
-        let lease = self.lock().acquire(command, wait, run_token.clone()).await?;
-        let result = self.run_planned(&history, table, direction, &plan, &run_token).await;
+        let lease = self.lock().acquire(command, wait, token.clone()).await?;
+        let env = self.backfill_env(settings, direction, Some(&history));
+        let run = LockedRun { history: &history, table, direction, token, env };
+        let result = self.run_planned(&run, &plan).await;
         let released = lease.release().await;
         let report = result?;
         released?;
@@ -271,48 +297,42 @@ impl Runner {
 
     async fn run_planned(
         &self,
-        history: &HistoryStore,
-        table: &str,
-        direction: Direction,
+        run: &LockedRun<'_>,
         plan: &impl Fn(&Status) -> Result<Vec<MigrationId>, crate::plan::PlanError>,
-        run_token: &CancellationToken,
     ) -> Result<RunReport, Error> {
         // Plan again under the lock: the history may have moved since the caller looked.
-        let attempts = history.attempts().await?;
+        let attempts = run.history.attempts().await?;
         let status = Status::derive(&self.migrations.summaries(), &attempts, Some(&self.identity.run_id));
         let ids = plan(&status)?;
-        let mut report = self.report(table, direction, false);
+        let mut report = self.report(run.table, run.direction, false);
         for id in ids {
             let Some(migration) = self.migrations.get(&id) else {
                 continue;
             };
             let number = attempts.iter().filter(|a| a.migration_id == id).map(|a| a.attempt).max().unwrap_or(0) + 1;
-            let migration_report = self.run_one(history, migration, &id, number, direction, table, run_token).await?;
+            let migration_report = self.run_one(run, migration, &id, number).await?;
             let failed = !migration_report.outcome.success;
             report.migrations.push(migration_report);
-            if failed || run_token.is_cancelled() {
+            if failed || run.token.is_cancelled() {
                 break;
             }
         }
         Ok(report)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Records the attempt as running, runs the migration, records how it ended.
     async fn run_one(
         &self,
-        history: &HistoryStore,
+        run: &LockedRun<'_>,
         migration: &Arc<dyn Migration>,
         id: &MigrationId,
         number: u32,
-        direction: Direction,
-        table: &str,
-        run_token: &CancellationToken,
     ) -> Result<MigrationReport, Error> {
         let started_ms = now_ms();
         let mut attempt = Attempt {
             migration_id: id.clone(),
             attempt: number,
-            direction,
+            direction: run.direction,
             state: AttemptState::Running,
             description: migration.description().to_string(),
             stage: self.config.stage.clone(),
@@ -324,17 +344,17 @@ impl Runner {
             error: None,
             ran_by: self.identity.clone(),
         };
-        history.write_attempt(&attempt, &self.identity.run_id).await?;
+        run.history.write_attempt(&attempt, &self.identity.run_id).await?;
 
-        let context = self.context(id, table, false, run_token.clone());
-        let mut report = execute(migration.as_ref(), id, direction, &context).await;
-        if report.outcome.success && run_token.is_cancelled() {
+        let context = self.context(id, run.table, false, run.token.clone(), run.env.clone());
+        let mut report = execute(migration.as_ref(), id, run.direction, &context).await;
+        if report.outcome.success && run.token.is_cancelled() {
             report.outcome.success = false;
             report.error = Some("stopped before it finished (interrupted or lease lost)".into());
         }
 
         let finished_ms = now_ms();
-        attempt.state = match (report.outcome.success, direction) {
+        attempt.state = match (report.outcome.success, run.direction) {
             (true, Direction::Up) => AttemptState::Succeeded,
             (true, Direction::Down) => AttemptState::RolledBack,
             (false, _) => AttemptState::Failed,
@@ -344,11 +364,32 @@ impl Runner {
         attempt.items_processed = report.outcome.items_processed;
         attempt.items_modified = report.outcome.items_modified;
         attempt.error = report.error.clone();
-        history.write_attempt(&attempt, &self.identity.run_id).await?;
+        run.history.write_attempt(&attempt, &self.identity.run_id).await?;
         Ok(report)
     }
 
-    fn context(&self, id: &MigrationId, table: &str, dry_run: bool, cancel: CancellationToken) -> MigrationContext {
+    fn backfill_env(
+        &self,
+        settings: &BackfillSettings,
+        direction: Direction,
+        history: Option<&HistoryStore>,
+    ) -> BackfillEnv {
+        BackfillEnv {
+            settings: settings.clone(),
+            checkpoints: history.map(|h| (h.clone(), self.identity.run_id.clone())),
+            direction,
+            summaries: Arc::default(),
+        }
+    }
+
+    fn context(
+        &self,
+        id: &MigrationId,
+        table: &str,
+        dry_run: bool,
+        cancel: CancellationToken,
+        backfill_env: BackfillEnv,
+    ) -> MigrationContext {
         MigrationContext {
             migration_id: id.clone(),
             table_name: table.to_string(),
@@ -358,6 +399,7 @@ impl Runner {
             stage: self.config.stage.clone(),
             progress_mode: self.config.progress,
             cancel,
+            backfill_env,
         }
     }
 
@@ -408,5 +450,6 @@ async fn execute(
         outcome,
         duration_ms: started.elapsed().as_millis() as u64,
         error,
+        backfills: context.backfill_env.take_summaries(),
     }
 }

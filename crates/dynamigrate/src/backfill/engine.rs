@@ -1,0 +1,416 @@
+//! Orchestration: describe the table, load checkpoints, run segment workers, report, close.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeyType};
+use aws_sdk_dynamodb::Client;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::checkpoint::{Checkpoint, CheckpointStore, Counts};
+use super::failures::FailureLog;
+use super::meter::{Meter, ReportScope, Reporter};
+use super::settings::{choose_segments, DEFAULT_CONCURRENCY, DEFAULT_MAX_FAILURES, DEFAULT_SAMPLE_DIFFS};
+use super::value::Item;
+use super::{write, Backfill, BackfillSummary, Guard, ItemDiff, Transform, WriteMode};
+use crate::Error;
+
+/// Everything the workers share.
+pub(crate) struct Engine {
+    pub client: Client,
+    pub table: String,
+    pub key_names: Vec<String>,
+    pub guard: Guard,
+    pub mode: WriteMode,
+    pub dry_run: bool,
+    pub scan: ScanSpec,
+    pub transform: Arc<Transform>,
+    pub meter: Arc<Meter>,
+    pub failures: FailureLog,
+    pub max_failures: u64,
+    pub max_conflict_retries: u32,
+    /// Bounds writes in flight across all segments.
+    pub writes: Arc<Semaphore>,
+    /// Stops the workers after their current page: Ctrl-C, lost lease, or too many failures.
+    pub stop: CancellationToken,
+    pub diffs: Mutex<Vec<ItemDiff>>,
+    pub sample_diffs: usize,
+}
+
+impl Engine {
+    pub fn key_of(&self, item: &Item) -> Item {
+        self.key_names.iter().filter_map(|k| item.get(k).map(|v| (k.clone(), v.clone()))).collect()
+    }
+}
+
+/// The table's shape, from DescribeTable.
+struct TableShape {
+    key_names: Vec<String>,
+    item_count: u64,
+    size_bytes: u64,
+}
+
+async fn describe(client: &Client, table: &str) -> Result<TableShape, Error> {
+    let output = client.describe_table().table_name(table).send().await.map_err(|e| {
+        if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) {
+            Error::TableNotFound { table: table.to_string(), where_: String::new() }
+        } else {
+            Error::aws(format!("describing table {table}"), e)
+        }
+    })?;
+    let description = output.table.ok_or_else(|| Error::Config(format!("DescribeTable gave nothing for {table}")))?;
+    let mut key_names = Vec::new();
+    for key_type in [KeyType::Hash, KeyType::Range] {
+        key_names.extend(
+            description
+                .key_schema()
+                .iter()
+                .filter(|k| k.key_type() == &key_type)
+                .map(|k| k.attribute_name().to_string()),
+        );
+    }
+    Ok(TableShape {
+        key_names,
+        item_count: description.item_count.unwrap_or(0).max(0) as u64,
+        size_bytes: description.table_size_bytes.unwrap_or(0).max(0) as u64,
+    })
+}
+
+/// One Scan request's fixed parts: filter, projection, placeholders, page size.
+pub(crate) struct ScanSpec {
+    table: String,
+    filter: Option<String>,
+    projection: Option<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+    limit: Option<i32>,
+}
+
+pub(crate) struct Page {
+    pub items: Vec<Item>,
+    pub scanned: u64,
+    pub last_key: Option<Item>,
+}
+
+impl ScanSpec {
+    fn build(spec: &Backfill<'_>, key_names: &[String], limit: Option<i32>) -> Result<Self, Error> {
+        let mut names: HashMap<String, String> = spec.names.clone().into_iter().collect();
+        let mut values: HashMap<String, AttributeValue> = spec.values.clone().into_iter().collect();
+        let mut filters: Vec<String> = spec.filter.iter().map(|f| format!("({f})")).collect();
+        let prefixes = [(&spec.pk_prefix, 0, "pk"), (&spec.sk_prefix, 1, "sk")];
+        for (prefix, index, tag) in prefixes {
+            let Some(prefix) = prefix else { continue };
+            let attribute = key_names.get(index).ok_or_else(|| {
+                Error::Config(format!("table {} has no sort key, so sk_prefix cannot apply", spec.table))
+            })?;
+            names.insert(format!("#dm_{tag}"), attribute.clone());
+            values.insert(format!(":dm_{tag}"), AttributeValue::S(prefix.clone()));
+            filters.push(format!("begins_with(#dm_{tag}, :dm_{tag})"));
+        }
+        let projection = spec.projection.as_ref().map(|attributes| {
+            let mut all: Vec<&String> = key_names.iter().chain(attributes.iter()).collect();
+            all.dedup();
+            let placeholders: Vec<String> = all
+                .iter()
+                .enumerate()
+                .map(|(i, attribute)| {
+                    names.insert(format!("#dm_p{i}"), (*attribute).clone());
+                    format!("#dm_p{i}")
+                })
+                .collect();
+            placeholders.join(", ")
+        });
+        Ok(Self {
+            table: spec.table.clone(),
+            filter: (!filters.is_empty()).then(|| filters.join(" AND ")),
+            projection,
+            names,
+            values,
+            limit,
+        })
+    }
+
+    pub fn is_projected(&self) -> bool {
+        self.projection.is_some()
+    }
+
+    async fn page(&self, client: &Client, checkpoint: &Checkpoint) -> Result<Page, Error> {
+        let output = client
+            .scan()
+            .table_name(&self.table)
+            .segment(checkpoint.segment as i32)
+            .total_segments(checkpoint.total_segments as i32)
+            .set_exclusive_start_key(checkpoint.last_key.clone())
+            .set_limit(self.limit)
+            .set_filter_expression(self.filter.clone())
+            .set_projection_expression(self.projection.clone())
+            .set_expression_attribute_names(self.used_names())
+            .set_expression_attribute_values((!self.values.is_empty()).then(|| self.values.clone()))
+            .send()
+            .await
+            .map_err(|e| Error::aws(format!("scanning {} segment {}", self.table, checkpoint.segment), e))?;
+        Ok(Page {
+            scanned: output.scanned_count.max(0) as u64,
+            items: output.items.unwrap_or_default(),
+            last_key: output.last_evaluated_key.filter(|k| !k.is_empty()),
+        })
+    }
+
+    fn used_names(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+
+    /// GetItem after a conflict: strongly consistent, with the same projection.
+    pub async fn reread(&self, client: &Client, key: &Item) -> Result<Option<Item>, String> {
+        let projection_names = self.projection.as_ref().map(|_| {
+            self.names.iter().filter(|(k, _)| k.starts_with("#dm_p")).map(|(k, v)| (k.clone(), v.clone())).collect()
+        });
+        client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key.clone()))
+            .consistent_read(true)
+            .set_projection_expression(self.projection.clone())
+            .set_expression_attribute_names(projection_names)
+            .send()
+            .await
+            .map(|output| output.item)
+            .map_err(|e| format!("re-reading after a conflict: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+    }
+}
+
+pub(crate) async fn run(spec: Backfill<'_>, transform: Arc<Transform>) -> anyhow::Result<BackfillSummary> {
+    let started = Instant::now();
+    let ctx = spec.ctx;
+    let env = &ctx.backfill_env;
+    let settings = env.settings.or(&spec.settings);
+    let shape = describe(&ctx.client, &spec.table).await?;
+    let mode = settings.write_mode.unwrap_or_default();
+    let scan = ScanSpec::build(&spec, &shape.key_names, settings.batch_size)?;
+    if mode == WriteMode::Batch && scan.is_projected() {
+        anyhow::bail!(
+            "batch mode writes whole items, so it cannot work on a projection; drop .projection() or use update mode"
+        );
+    }
+
+    let store = env.checkpoint_store(&ctx.migration_id, &spec.name);
+    let existing = match &store {
+        Some(store) => store.load().await?,
+        None => Vec::new(),
+    };
+    let total_segments = match existing.first() {
+        Some(previous) => {
+            if settings.segments.is_some_and(|s| s != previous.total_segments) {
+                tracing::warn!(
+                    "resuming with the {} segments of the interrupted run; the segment count cannot change mid-backfill",
+                    previous.total_segments
+                );
+            }
+            previous.total_segments
+        }
+        None => settings.segments.unwrap_or_else(|| choose_segments(shape.size_bytes)).max(1),
+    };
+    let checkpoints: Vec<Checkpoint> = (0..total_segments)
+        .map(|segment| {
+            existing.iter().find(|c| c.segment == segment).cloned().unwrap_or(Checkpoint {
+                segment,
+                total_segments,
+                ..Checkpoint::default()
+            })
+        })
+        .collect();
+    let resumed = !existing.is_empty();
+    let mut earlier = Counts::default();
+    checkpoints.iter().for_each(|c| earlier.add(&c.counts));
+    let done_before = checkpoints.iter().filter(|c| c.done).count() as u64;
+    if resumed {
+        tracing::info!(
+            "resuming backfill {} from checkpoints: {done_before}/{total_segments} segments done, {} items scanned before",
+            spec.name,
+            earlier.scanned
+        );
+    }
+
+    let concurrency = settings.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1);
+    let failures_path = settings.failures_file.clone().unwrap_or_else(|| FailureLog::default_path(&ctx.migration_id));
+    let engine = Arc::new(Engine {
+        client: ctx.client.clone(),
+        table: spec.table.clone(),
+        key_names: shape.key_names,
+        guard: spec.guard.clone(),
+        mode,
+        dry_run: ctx.dry_run,
+        scan,
+        transform,
+        meter: Arc::new(Meter::resuming(&earlier, done_before)),
+        failures: FailureLog::new(failures_path, ctx.migration_id.clone(), !ctx.dry_run),
+        max_failures: settings.max_failures.unwrap_or(DEFAULT_MAX_FAILURES),
+        max_conflict_retries: spec.max_conflict_retries,
+        writes: Arc::new(Semaphore::new(concurrency)),
+        stop: ctx.cancel.child_token(),
+        diffs: Mutex::new(Vec::new()),
+        sample_diffs: settings.sample_diffs.unwrap_or(DEFAULT_SAMPLE_DIFFS),
+    });
+    let reporter = Reporter::spawn(
+        engine.meter.clone(),
+        ReportScope {
+            label: format!("backfill {}", spec.name),
+            estimated_items: Some(shape.item_count),
+            total_segments,
+            mode: ctx.progress_mode,
+            dry_run: ctx.dry_run,
+        },
+    );
+
+    let pending: VecDeque<Checkpoint> = checkpoints.into_iter().filter(|c| !c.done).collect();
+    let workers = pending.len().min(concurrency);
+    let queue = Arc::new(Mutex::new(pending));
+    let delay = settings.batch_delay.unwrap_or(Duration::ZERO);
+    let mut tasks = JoinSet::new();
+    for _ in 0..workers {
+        let (engine, queue, store) = (engine.clone(), queue.clone(), store.clone());
+        tasks.spawn(async move {
+            loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                let Some(checkpoint) = next else { return Ok(()) };
+                if let Err(error) = run_segment(&engine, store.as_ref(), checkpoint, delay).await {
+                    engine.stop.cancel();
+                    return Err(error);
+                }
+            }
+        });
+    }
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        let result = joined.map_err(|e| Error::Config(format!("a backfill worker panicked: {e}"))).and_then(|r| r);
+        if let Err(error) = result {
+            first_error.get_or_insert(error);
+        }
+    }
+    reporter.finish().await;
+
+    let completed = engine.meter.segments_done.load(Relaxed) == u64::from(total_segments);
+    if let Some(error) = first_error {
+        tracing::error!("backfill {} stopped: {error}; its checkpoints are kept, `run` again to resume", spec.name);
+        return Err(error.into());
+    }
+    if completed {
+        if let Some(store) = &store {
+            store.clear(0..total_segments).await?;
+        }
+    }
+    let summary = summarize(&spec, &engine, total_segments, resumed, completed, ctx.is_cancelled(), started);
+    log_summary(&summary);
+    env.record(summary.clone());
+    Ok(summary)
+}
+
+/// Scans one segment page by page from its checkpoint; saves the checkpoint after each page's writes.
+async fn run_segment(
+    engine: &Arc<Engine>,
+    store: Option<&CheckpointStore>,
+    mut checkpoint: Checkpoint,
+    delay: Duration,
+) -> Result<(), Error> {
+    while !engine.stop.is_cancelled() {
+        let page = engine.scan.page(&engine.client, &checkpoint).await?;
+        engine.meter.scanned.fetch_add(page.scanned, Relaxed);
+        engine.meter.filtered_out.fetch_add(page.scanned.saturating_sub(page.items.len() as u64), Relaxed);
+        let mut counts = write::process_page(engine, page.items).await;
+        counts.scanned = page.scanned;
+        checkpoint.counts.add(&counts);
+        checkpoint.last_key = page.last_key;
+        checkpoint.done = checkpoint.last_key.is_none();
+        if let Some(store) = store {
+            store.save(&checkpoint).await?;
+        }
+        if checkpoint.done {
+            engine.meter.segments_done.fetch_add(1, Relaxed);
+            return Ok(());
+        }
+        if !delay.is_zero() {
+            tokio::select! {
+                () = engine.stop.cancelled() => {}
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn summarize(
+    spec: &Backfill<'_>,
+    engine: &Engine,
+    segments: u32,
+    resumed: bool,
+    completed: bool,
+    interrupted: bool,
+    started: Instant,
+) -> BackfillSummary {
+    let counts = engine.meter.counts();
+    let stopped = if completed {
+        None
+    } else if interrupted {
+        Some("interrupted (Ctrl-C, SIGTERM or a lost lease)".to_string())
+    } else if counts.failed > engine.max_failures {
+        Some(format!("more than {} items failed (--max-failures)", engine.max_failures))
+    } else {
+        Some("stopped before every segment finished".to_string())
+    };
+    let elapsed = started.elapsed();
+    let wrote_failures = counts.failed > 0 && !engine.dry_run;
+    BackfillSummary {
+        name: spec.name.clone(),
+        table: spec.table.clone(),
+        dry_run: engine.dry_run,
+        write_mode: engine.mode,
+        segments,
+        counts,
+        conflicts: engine.meter.conflicts.load(Relaxed),
+        retries: engine.meter.retries.load(Relaxed),
+        resumed,
+        completed,
+        stopped,
+        duration_ms: elapsed.as_millis() as u64,
+        items_per_second: counts.scanned as f64 / elapsed.as_secs_f64().max(1e-3),
+        failures_file: wrote_failures.then(|| engine.failures.path().display().to_string()),
+        sample_diffs: engine.diffs.lock().map(|d| d.clone()).unwrap_or_default(),
+    }
+}
+
+fn log_summary(s: &BackfillSummary) {
+    let c = &s.counts;
+    let verb = if s.dry_run { "would modify" } else { "modified" };
+    tracing::info!(
+        "backfill {} on {}: scanned {}, processed {}, {verb} {}, skipped {}, failed {}, conflicts {}, retries {} \
+         in {:.1}s ({:.0} items/s, {} segments, {:?} mode{})",
+        s.name,
+        s.table,
+        c.scanned,
+        c.processed,
+        c.modified,
+        c.skipped,
+        c.failed,
+        s.conflicts,
+        s.retries,
+        s.duration_ms as f64 / 1000.0,
+        s.items_per_second,
+        s.segments,
+        s.write_mode,
+        if s.resumed { ", resumed from checkpoints" } else { "" }
+    );
+    if let Some(reason) = &s.stopped {
+        tracing::warn!("backfill {} stopped: {reason}; checkpoints are kept: `run` again to resume", s.name);
+    }
+    if let Some(file) = &s.failures_file {
+        tracing::warn!(
+            "{} items failed; they are listed in {file}. Fix the transform or the items, then `run` again: \
+             a finished backfill rescans from the start and skips what is already migrated",
+            c.failed
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! The engine's knobs, and how their defaults are chosen. The command line wins over the
+//! migration's code, which wins over the defaults: the operator knows the table and the hour.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// How changed items are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// One conditional write per changed item (UpdateItem / PutItem / DeleteItem with a guard).
+    /// Never clobbers a concurrent write: on a conflict the item is re-read and transformed again.
+    /// The mode for a live table.
+    #[default]
+    Update,
+    /// `BatchWriteItem`, 25 items a call, unconditional whole-item puts and deletes. Faster and
+    /// cheaper per item, but a write the application makes between our read and our write is
+    /// lost. Only for maintenance windows in which nothing else writes to the table.
+    Batch,
+}
+
+impl std::str::FromStr for WriteMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "update" => Ok(Self::Update),
+            "batch" => Ok(Self::Batch),
+            other => Err(format!("unknown write mode {other:?}: use update or batch")),
+        }
+    }
+}
+
+/// Knobs a run may set; `None` leaves the choice to the migration's code, then to the default.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BackfillSettings {
+    /// Parallel scan segments (TotalSegments). Default: from the table's size, see [`choose_segments`].
+    pub segments: Option<u32>,
+    /// Writes in flight at once, across all segments. Default 16.
+    pub concurrency: Option<usize>,
+    /// Items per scan page (Scan `Limit`). Default: DynamoDB's full 1 MB pages.
+    pub batch_size: Option<i32>,
+    /// Pause after each page of each segment. Default none.
+    pub batch_delay: Option<Duration>,
+    /// Stop (keeping checkpoints) once more items than this have failed. Default 100.
+    pub max_failures: Option<u64>,
+    pub write_mode: Option<WriteMode>,
+    /// Where failed items are appended as JSON lines. Default `dynamigrate-failures-<id>.jsonl`.
+    pub failures_file: Option<PathBuf>,
+    /// How many sample diffs a dry run shows. Default 5.
+    pub sample_diffs: Option<usize>,
+}
+
+pub const DEFAULT_CONCURRENCY: usize = 16;
+pub const DEFAULT_MAX_FAILURES: u64 = 100;
+pub const DEFAULT_SAMPLE_DIFFS: usize = 5;
+
+impl BackfillSettings {
+    /// Each setting of `self`, or else of `fallback`.
+    pub fn or(&self, fallback: &Self) -> Self {
+        Self {
+            segments: self.segments.or(fallback.segments),
+            concurrency: self.concurrency.or(fallback.concurrency),
+            batch_size: self.batch_size.or(fallback.batch_size),
+            batch_delay: self.batch_delay.or(fallback.batch_delay),
+            max_failures: self.max_failures.or(fallback.max_failures),
+            write_mode: self.write_mode.or(fallback.write_mode),
+            failures_file: self.failures_file.clone().or_else(|| fallback.failures_file.clone()),
+            sample_diffs: self.sample_diffs.or(fallback.sample_diffs),
+        }
+    }
+}
+
+const GIB: u64 = 1 << 30;
+
+/// Segments for a parallel scan when none are given: one per GiB of table, at least 4 (even a small
+/// table scans faster in parallel) and at most 1,000 (beyond that, per-segment overhead and the
+/// checkpoint count grow for little gain). `TableSizeBytes` is refreshed by AWS about every 6 hours.
+pub fn choose_segments(table_size_bytes: u64) -> u32 {
+    table_size_bytes.div_ceil(GIB).clamp(4, 1000) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_grow_with_the_table_within_bounds() {
+        assert_eq!(choose_segments(0), 4);
+        assert_eq!(choose_segments(3 * GIB), 4);
+        assert_eq!(choose_segments(10 * GIB + 1), 11);
+        assert_eq!(choose_segments(5000 * GIB), 1000);
+    }
+
+    #[test]
+    fn the_command_line_wins_over_code() {
+        let cli = BackfillSettings { segments: Some(8), ..Default::default() };
+        let code = BackfillSettings { segments: Some(2), concurrency: Some(4), ..Default::default() };
+        let merged = cli.or(&code);
+        assert_eq!((merged.segments, merged.concurrency), (Some(8), Some(4)));
+    }
+}

@@ -1,0 +1,346 @@
+//! Turning transformed items into writes: guarded single-item writes (update mode) or
+//! `BatchWriteItem` (batch mode), with conflict re-reads, unprocessed-item retries and failures.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+use tokio::task::JoinSet;
+
+use super::change::{Change, Expressions};
+use super::checkpoint::Counts;
+use super::engine::Engine;
+use super::value::Item;
+use super::{ItemDiff, WriteMode};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Modified,
+    Skipped,
+    Failed,
+}
+
+impl Counts {
+    fn tally(&mut self, verdict: Verdict, items: u64) {
+        self.processed += items;
+        match verdict {
+            Verdict::Modified => self.modified += items,
+            Verdict::Skipped => self.skipped += items,
+            Verdict::Failed => self.failed += items,
+        }
+    }
+}
+
+impl Engine {
+    fn count(&self, verdict: Verdict, items: u64) -> Verdict {
+        self.meter.processed.fetch_add(items, Relaxed);
+        let counter = match verdict {
+            Verdict::Modified => &self.meter.modified,
+            Verdict::Skipped => &self.meter.skipped,
+            Verdict::Failed => &self.meter.failed,
+        };
+        counter.fetch_add(items, Relaxed);
+        verdict
+    }
+
+    fn fail(&self, key: &Item, error: &str) -> Verdict {
+        self.failures.record(key, error);
+        self.count(Verdict::Failed, 1);
+        if self.meter.failed.load(Relaxed) > self.max_failures && !self.stop.is_cancelled() {
+            tracing::error!("more than {} items failed: stopping after the current pages", self.max_failures);
+            self.stop.cancel();
+        }
+        Verdict::Failed
+    }
+
+    /// Runs the transform, turning errors and panics into a message, and a no-op change into a skip.
+    fn transform(&self, key: &Item, item: &Item) -> Result<Change, String> {
+        let change = match std::panic::catch_unwind(AssertUnwindSafe(|| (self.transform)(item))) {
+            Ok(Ok(change)) => change.normalize(item),
+            Ok(Err(error)) => return Err(format!("transform failed: {error:#}")),
+            Err(_) => return Err("transform panicked".to_string()),
+        };
+        if let Change::Put(new) = &change {
+            if self.scan.is_projected() {
+                return Err("a whole-item Put cannot be built from a projection".into());
+            }
+            if &self.key_of(new) != key {
+                return Err("a Put must keep the item's key".into());
+            }
+        }
+        Ok(change)
+    }
+
+    fn sample(&self, key: &Item, before: &Item, change: &Change) {
+        if let Ok(mut diffs) = self.diffs.lock() {
+            if diffs.len() < self.sample_diffs {
+                diffs.push(ItemDiff::between(key, before, change.apply(before).as_ref()));
+            }
+        }
+    }
+}
+
+/// Processes one scanned page; returns what it did (for the segment's checkpoint).
+pub(crate) async fn process_page(engine: &Arc<Engine>, items: Vec<Item>) -> Counts {
+    match engine.mode {
+        WriteMode::Update => process_each(engine, items).await,
+        WriteMode::Batch => process_batch(engine, items).await,
+    }
+}
+
+async fn process_each(engine: &Arc<Engine>, items: Vec<Item>) -> Counts {
+    let mut counts = Counts::default();
+    let mut tasks = JoinSet::new();
+    for item in items {
+        let Ok(permit) = engine.writes.clone().acquire_owned().await else { break };
+        let engine = engine.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            process_item(&engine, item).await
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(verdict) => counts.tally(verdict, 1),
+            Err(error) => {
+                tracing::error!("an item task failed: {error}");
+                counts.tally(Verdict::Failed, 1);
+            }
+        }
+    }
+    counts
+}
+
+enum WriteError {
+    /// The guard failed: the item changed since it was read.
+    Conflict,
+    Failed(String),
+}
+
+/// Transform, guarded write; on a conflict re-read and transform again, a bounded number of times.
+async fn process_item(engine: &Engine, item: Item) -> Verdict {
+    let key = engine.key_of(&item);
+    let mut current = item;
+    for _ in 0..=engine.max_conflict_retries {
+        let change = match engine.transform(&key, &current) {
+            Ok(change) => change,
+            Err(error) => return engine.fail(&key, &error),
+        };
+        if change == Change::Skip {
+            return engine.count(Verdict::Skipped, 1);
+        }
+        if engine.dry_run {
+            engine.sample(&key, &current, &change);
+            return engine.count(Verdict::Modified, 1);
+        }
+        match write_guarded(engine, &key, &current, &change).await {
+            Ok(()) => return engine.count(Verdict::Modified, 1),
+            Err(WriteError::Failed(error)) => return engine.fail(&key, &error),
+            Err(WriteError::Conflict) => {
+                engine.meter.conflicts.fetch_add(1, Relaxed);
+                match engine.scan.reread(&engine.client, &key).await {
+                    Ok(Some(fresh)) => current = fresh,
+                    // Deleted by the application meanwhile: nothing left to migrate.
+                    Ok(None) => return engine.count(Verdict::Skipped, 1),
+                    Err(error) => return engine.fail(&key, &error),
+                }
+            }
+        }
+    }
+    let message = format!("still changing after {} re-reads; run again later", engine.max_conflict_retries);
+    engine.fail(&key, &message)
+}
+
+async fn write_guarded(engine: &Engine, key: &Item, read: &Item, change: &Change) -> Result<(), WriteError> {
+    let e = Expressions::build(change, read, &engine.guard, &engine.key_names).map_err(WriteError::Failed)?;
+    let names = Some(e.names.into_iter().collect());
+    let values = (!e.values.is_empty()).then(|| e.values.into_iter().collect());
+    let client = &engine.client;
+    let result = match change {
+        Change::Update { .. } => client
+            .update_item()
+            .table_name(&engine.table)
+            .set_key(Some(key.clone()))
+            .set_update_expression(e.update)
+            .condition_expression(e.condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await
+            .map(drop)
+            .map_err(classify),
+        Change::Put(new) => client
+            .put_item()
+            .table_name(&engine.table)
+            .set_item(Some(new.clone()))
+            .condition_expression(e.condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await
+            .map(drop)
+            .map_err(classify),
+        Change::Delete => client
+            .delete_item()
+            .table_name(&engine.table)
+            .set_key(Some(key.clone()))
+            .condition_expression(e.condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await
+            .map(drop)
+            .map_err(classify),
+        Change::Skip => Ok(()),
+    };
+    result
+}
+
+fn classify<E, R>(error: SdkError<E, R>) -> WriteError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if error.code() == Some("ConditionalCheckFailedException") {
+        WriteError::Conflict
+    } else {
+        WriteError::Failed(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
+    }
+}
+
+/// At most this many items per BatchWriteItem call (DynamoDB's limit).
+const BATCH_LIMIT: usize = 25;
+/// Rounds of resending unprocessed items before they count as failed.
+const MAX_UNPROCESSED_ROUNDS: u32 = 10;
+
+async fn process_batch(engine: &Arc<Engine>, items: Vec<Item>) -> Counts {
+    let mut counts = Counts::default();
+    let mut requests: Vec<(Item, WriteRequest)> = Vec::new();
+    for item in items {
+        let key = engine.key_of(&item);
+        let change = match engine.transform(&key, &item) {
+            Ok(change) => change,
+            Err(error) => {
+                counts.tally(engine.fail(&key, &error), 1);
+                continue;
+            }
+        };
+        if change == Change::Skip {
+            counts.tally(engine.count(Verdict::Skipped, 1), 1);
+            continue;
+        }
+        if engine.dry_run {
+            engine.sample(&key, &item, &change);
+            counts.tally(engine.count(Verdict::Modified, 1), 1);
+            continue;
+        }
+        match to_write_request(&key, change.apply(&item)) {
+            Ok(request) => requests.push((key, request)),
+            Err(error) => counts.tally(engine.fail(&key, &error), 1),
+        }
+    }
+    let mut tasks = JoinSet::new();
+    let mut rest = requests;
+    while !rest.is_empty() {
+        let chunk: Vec<_> = rest.drain(..rest.len().min(BATCH_LIMIT)).collect();
+        let Ok(permit) = engine.writes.clone().acquire_owned().await else { break };
+        let engine = engine.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            write_batch(&engine, chunk).await
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(batch) = joined {
+            counts.add(&batch);
+        }
+    }
+    counts
+}
+
+fn to_write_request(key: &Item, after: Option<Item>) -> Result<WriteRequest, String> {
+    let request = match after {
+        Some(item) => {
+            PutRequest::builder().set_item(Some(item)).build().map(|p| WriteRequest::builder().put_request(p))
+        }
+        None => DeleteRequest::builder()
+            .set_key(Some(key.clone()))
+            .build()
+            .map(|d| WriteRequest::builder().delete_request(d)),
+    };
+    request.map(|r| r.build()).map_err(|e| format!("cannot build the write: {e}"))
+}
+
+/// Writes up to 25 items, resending unprocessed ones with backoff. If DynamoDB rejects the whole
+/// batch (a validation error in one item), writes them one by one to find and record the bad ones.
+async fn write_batch(engine: &Engine, mut pending: Vec<(Item, WriteRequest)>) -> Counts {
+    let mut counts = Counts::default();
+    for round in 0..=MAX_UNPROCESSED_ROUNDS {
+        let requests: Vec<WriteRequest> = pending.iter().map(|(_, r)| r.clone()).collect();
+        let result = engine.client.batch_write_item().request_items(&engine.table, requests).send().await;
+        let unprocessed = match result {
+            Ok(output) => output.unprocessed_items.and_then(|mut u| u.remove(&engine.table)).unwrap_or_default(),
+            Err(error) => {
+                tracing::debug!(
+                    "batch rejected, writing its items one by one: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(&error)
+                );
+                for (key, request) in pending {
+                    counts.tally(write_one(engine, &key, request).await, 1);
+                }
+                return counts;
+            }
+        };
+        let written = pending.len() - unprocessed.len();
+        counts.tally(engine.count(Verdict::Modified, written as u64), written as u64);
+        if unprocessed.is_empty() {
+            return counts;
+        }
+        pending.retain(|(_, request)| unprocessed.contains(request));
+        engine.meter.retries.fetch_add(pending.len() as u64, Relaxed);
+        tokio::time::sleep(backoff(round)).await;
+    }
+    for (key, _) in pending {
+        let message = format!("still unprocessed after {MAX_UNPROCESSED_ROUNDS} rounds of BatchWriteItem");
+        counts.tally(engine.fail(&key, &message), 1);
+    }
+    counts
+}
+
+async fn write_one(engine: &Engine, key: &Item, request: WriteRequest) -> Verdict {
+    let result = if let Some(put) = request.put_request {
+        engine
+            .client
+            .put_item()
+            .table_name(&engine.table)
+            .set_item(Some(put.item))
+            .send()
+            .await
+            .map(drop)
+            .map_err(classify)
+    } else {
+        engine
+            .client
+            .delete_item()
+            .table_name(&engine.table)
+            .set_key(Some(key.clone()))
+            .send()
+            .await
+            .map(drop)
+            .map_err(classify)
+    };
+    match result {
+        Ok(()) => engine.count(Verdict::Modified, 1),
+        Err(WriteError::Failed(error)) => engine.fail(key, &error),
+        Err(WriteError::Conflict) => engine.fail(key, "unexpected condition failure on an unconditional write"),
+    }
+}
+
+/// Exponential backoff with full jitter: a random wait up to 50 ms × 2^round, capped at 5 s.
+pub(crate) fn backoff(round: u32) -> Duration {
+    let ceiling = Duration::from_millis(50).saturating_mul(1 << round.min(10)).min(Duration::from_secs(5));
+    ceiling.mul_f64(fastrand::f64())
+}
