@@ -6,12 +6,16 @@
 //! - `FIXTURE_SLEEP_MS`: each `up` sleeps this long (stopping early if cancelled)
 //! - `FIXTURE_NO_DOWN`: comma-separated ids that have no `down`
 //! - `FIXTURE_EXTRA_ID`: one more migration with this (possibly invalid or duplicate) id
+//! - `FIXTURE_BACKFILL=1`: instead, the one migration `20250201_add_metadata`, a backfill of the seed
+//!   scenario (see [`upgrade`]); `FIXTURE_FAIL_EVERY=N` makes its transform fail for every item whose
+//!   number is a multiple of N, and `FIXTURE_TOO_LARGE=N` makes item N too large to write.
 //!
-//! Each `up` bumps `runs` on a marker item `MARK#<id>` in the target table; `down` deletes it.
+//! Each marker `up` bumps `runs` on a marker item `MARK#<id>` in the target table; `down` deletes it.
 
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use dynamigrate::backfill::{Change, Item};
 use dynamigrate::{async_trait, Migration, MigrationContext, Outcome};
 
 pub const DEFAULT_IDS: &str = "20250101_first,20250102_second,20250103_third";
@@ -25,6 +29,11 @@ pub struct Marker {
 
 pub fn from_env() -> Vec<Box<dyn Migration>> {
     let var = |name: &str| std::env::var(name).unwrap_or_default();
+    if var("FIXTURE_BACKFILL") == "1" {
+        let fail_every = var("FIXTURE_FAIL_EVERY").parse().ok();
+        let too_large = var("FIXTURE_TOO_LARGE").parse().ok();
+        return vec![Box::new(AddMetadata { fail_every, too_large })];
+    }
     let ids = std::env::var("FIXTURE_IDS").unwrap_or_else(|_| DEFAULT_IDS.to_string());
     let sleep = Duration::from_millis(var("FIXTURE_SLEEP_MS").parse().unwrap_or(0));
     let no_down = var("FIXTURE_NO_DOWN");
@@ -90,4 +99,76 @@ impl Migration for Marker {
         }
         Ok(Outcome::succeeded(1, 1))
     }
+}
+
+/// The seed scenario as a backfill migration, with failures on request.
+pub struct AddMetadata {
+    pub fail_every: Option<u64>,
+    pub too_large: Option<u64>,
+}
+
+pub const BACKFILL_ID: &str = "20250201_add_metadata";
+
+#[async_trait]
+impl Migration for AddMetadata {
+    fn id(&self) -> &str {
+        BACKFILL_ID
+    }
+
+    fn description(&self) -> &str {
+        "fixture: add metadata { tags, category } and version 2"
+    }
+
+    async fn up(&self, ctx: &MigrationContext) -> anyhow::Result<Outcome> {
+        let (fail_every, too_large) = (self.fail_every, self.too_large);
+        let summary = ctx
+            .backfill()
+            .sk_prefix("METADATA")
+            .run(move |item| {
+                let n = item_number(item);
+                if fail_every.is_some_and(|every| n.is_multiple_of(every)) {
+                    anyhow::bail!("fixture: item {n} cannot be migrated");
+                }
+                let change = upgrade(item)?;
+                Ok(if too_large == Some(n) {
+                    change.set("padding", AttributeValue::S("x".repeat(410_000)))
+                } else {
+                    change
+                })
+            })
+            .await?;
+        Ok(summary.outcome())
+    }
+}
+
+/// `ITEM#n` → n.
+pub fn item_number(item: &Item) -> u64 {
+    match item.get("pk") {
+        Some(AttributeValue::S(pk)) => pk.trim_start_matches("ITEM#").parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Version 1 → 2: `metadata { tags, category }` derived from the item number; skip if already 2.
+pub fn upgrade(item: &Item) -> anyhow::Result<Change> {
+    if matches!(item.get("version"), Some(AttributeValue::N(v)) if v == "2") {
+        return Ok(Change::Skip);
+    }
+    Ok(Change::update()
+        .set("metadata", expected_metadata(item_number(item)))
+        .set("version", AttributeValue::N("2".into())))
+}
+
+pub fn expected_metadata(n: u64) -> AttributeValue {
+    let tags = if n.is_multiple_of(3) { vec![AttributeValue::S("important".into())] } else { Vec::new() };
+    AttributeValue::M(Item::from([
+        ("tags".to_string(), AttributeValue::L(tags)),
+        ("category".to_string(), AttributeValue::S(["electronics", "books", "garden"][(n % 3) as usize].into())),
+    ]))
+}
+
+/// Whether an item is fully migrated by [`upgrade`].
+pub fn is_migrated(item: &Item) -> bool {
+    matches!(item.get("version"), Some(AttributeValue::N(v)) if v == "2")
+        && item.get("metadata") == Some(&expected_metadata(item_number(item)))
 }

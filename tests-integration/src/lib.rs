@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest, ScalarAttributeType,
+    WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -76,22 +77,98 @@ pub async fn table_exists(client: &Client, name: &str) -> bool {
     dynamigrate::history::table_exists(client, name).await.expect("describe table")
 }
 
-/// Every item of a table, sorted, as text: two equal snapshots mean byte-for-byte equal contents.
+/// Writes items with BatchWriteItem, 25 at a time, a few calls in flight, until none is unprocessed.
+pub async fn put_items(client: &Client, table: &str, items: Vec<Item>) {
+    let mut calls = tokio::task::JoinSet::new();
+    let mut rest = items;
+    while !rest.is_empty() {
+        let chunk: Vec<Item> = rest.drain(..rest.len().min(25)).collect();
+        let (client, table) = (client.clone(), table.to_string());
+        calls.spawn(async move {
+            let mut requests: Vec<WriteRequest> = chunk
+                .into_iter()
+                .map(|item| {
+                    WriteRequest::builder()
+                        .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                        .build()
+                })
+                .collect();
+            while !requests.is_empty() {
+                let output =
+                    client.batch_write_item().request_items(&table, requests).send().await.expect("batch write");
+                requests = output.unprocessed_items.and_then(|mut u| u.remove(&table)).unwrap_or_default();
+            }
+        });
+        while calls.len() >= 8 {
+            calls.join_next().await.unwrap().unwrap();
+        }
+    }
+    while let Some(done) = calls.join_next().await {
+        done.unwrap();
+    }
+}
+
+/// The seed scenario's "before" items: `pk: ITEM#n, sk: METADATA, name, description`, n = 1..=count.
+pub fn seed_items(count: usize) -> Vec<Item> {
+    (1..=count)
+        .map(|n| {
+            Item::from([
+                ("pk".to_string(), AttributeValue::S(format!("ITEM#{n}"))),
+                ("sk".to_string(), AttributeValue::S("METADATA".into())),
+                ("name".to_string(), AttributeValue::S(format!("My Item {n}"))),
+                ("description".to_string(), AttributeValue::S(format!("Simple description of item {n}"))),
+            ])
+        })
+        .collect()
+}
+
+/// Every item of a table, sorted, in a canonical text form (map keys and set elements sorted, every
+/// type tagged): two equal snapshots mean equal contents, value for value and type for type.
 /// An absent table snapshots as `None`.
 pub async fn snapshot(client: &Client, table: &str) -> Option<Vec<String>> {
     if !table_exists(client, table).await {
         return None;
     }
-    let mut items: Vec<String> =
-        scan_all(client, table).await.iter().map(|item| format!("{:?}", sorted(item))).collect();
+    let mut items: Vec<String> = scan_all(client, table).await.iter().map(canonical_item).collect();
     items.sort();
     Some(items)
 }
 
-fn sorted(item: &Item) -> Vec<(&String, &AttributeValue)> {
-    let mut pairs: Vec<_> = item.iter().collect();
-    pairs.sort_by_key(|(k, _)| *k);
-    pairs
+pub fn canonical_item(item: &Item) -> String {
+    let mut pairs: Vec<String> = item.iter().map(|(k, v)| format!("{k:?}: {}", canonical(v))).collect();
+    pairs.sort();
+    format!("{{{}}}", pairs.join(", "))
+}
+
+fn canonical(value: &AttributeValue) -> String {
+    let sorted = |mut parts: Vec<String>| {
+        parts.sort();
+        parts.join(", ")
+    };
+    match value {
+        AttributeValue::M(map) => format!("M{}", canonical_item(map)),
+        AttributeValue::L(list) => format!("L[{}]", list.iter().map(canonical).collect::<Vec<_>>().join(", ")),
+        AttributeValue::Ss(set) => format!("SS[{}]", sorted(set.iter().map(|v| format!("{v:?}")).collect())),
+        AttributeValue::Ns(set) => format!("NS[{}]", sorted(set.clone())),
+        AttributeValue::Bs(set) => format!("BS[{}]", sorted(set.iter().map(|b| format!("{:?}", b.as_ref())).collect())),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Asserts two snapshots are equal without printing whole tables when they are not.
+pub fn assert_same(left: &Option<Vec<String>>, right: &Option<Vec<String>>, what: &str) {
+    if left != right {
+        let first = match (left, right) {
+            (Some(l), Some(r)) => l.iter().zip(r).find(|(a, b)| a != b).map(|(a, b)| format!("{a}\n  vs {b}")),
+            _ => None,
+        };
+        panic!(
+            "{what}: snapshots differ ({:?} vs {:?} items); first difference: {}",
+            left.as_ref().map(Vec::len),
+            right.as_ref().map(Vec::len),
+            first.unwrap_or_default()
+        );
+    }
 }
 
 pub async fn scan_all(client: &Client, table: &str) -> Vec<Item> {
@@ -204,6 +281,27 @@ impl World {
         get_item(&self.client, &self.table, &format!("MARK#{id}"), "MARK")
             .await
             .map(|item| n(&item, "runs").unwrap_or(0))
+    }
+
+    /// An in-process runner on this world, progress hidden.
+    pub fn runner(&self, migrations: Vec<Box<dyn dynamigrate::Migration>>) -> dynamigrate::Runner {
+        let mut config = dynamigrate::RunnerConfig::new("dev", &self.table);
+        config.history_table = self.history.clone();
+        config.progress = dynamigrate::ProgressMode::Hidden;
+        let set = dynamigrate::MigrationSet::new(migrations).expect("valid migrations");
+        dynamigrate::Runner::new(self.client.clone(), config, set)
+    }
+
+    /// The backfill checkpoint items in the history table.
+    pub async fn checkpoints(&self) -> Vec<Item> {
+        if !table_exists(&self.client, &self.history).await {
+            return Vec::new();
+        }
+        scan_all(&self.client, &self.history)
+            .await
+            .into_iter()
+            .filter(|item| s(item, "entity").as_deref() == Some("checkpoint"))
+            .collect()
     }
 
     pub async fn attempts(&self) -> Vec<dynamigrate::Attempt> {

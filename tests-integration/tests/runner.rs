@@ -1,7 +1,7 @@
 //! The runner end to end: the real fixture binary against DynamoDB Local.
 
 use dynamigrate::{AttemptState, Direction};
-use dynamigrate_tests::{snapshot, World};
+use dynamigrate_tests::{assert_same, snapshot, World};
 
 const FIRST: &str = "20250101_first";
 const SECOND: &str = "20250102_second";
@@ -48,7 +48,7 @@ async fn a_second_run_is_a_no_op() {
     let ran = world.run(&["run"]).await;
     assert_eq!(ran.code, 0, "{ran:?}");
     assert!(ran.stdout.contains("nothing to apply"), "{}", ran.stdout);
-    assert_eq!(snapshot(&world.client, &world.table).await, before);
+    assert_same(&snapshot(&world.client, &world.table).await, &before, "table");
     assert_eq!(world.attempts().await.len(), 3);
 }
 
@@ -96,7 +96,7 @@ async fn a_dry_run_changes_nothing_anywhere() {
     let ran = world.run(&["run", "--dry-run"]).await;
     assert_eq!(ran.code, 0, "{ran:?}");
     assert!(ran.stdout.contains("would apply 20250101_first"), "{}", ran.stdout);
-    assert_eq!(snapshot(&world.client, &world.history).await, None, "no history table");
+    assert_same(&snapshot(&world.client, &world.history).await, &None, "no history table");
     assert_eq!(world.marker_runs(FIRST).await, None);
 
     // With some history, table and history stay byte-for-byte the same, and no lock item appears.
@@ -108,15 +108,15 @@ async fn a_dry_run_changes_nothing_anywhere() {
     let report: serde_json::Value = serde_json::from_str(&ran.stdout).expect("JSON report");
     assert_eq!(report["dry_run"], true);
     assert_eq!(report["migrations"].as_array().map(Vec::len), Some(2), "{report}");
-    assert_eq!(snapshot(&world.client, &world.table).await, table_before);
-    assert_eq!(snapshot(&world.client, &world.history).await, history_before);
+    assert_same(&snapshot(&world.client, &world.table).await, &table_before, "table");
+    assert_same(&snapshot(&world.client, &world.history).await, &history_before, "history");
 
     // The same holds for a dry-run down.
     let ran = world.run(&["down", "--dry-run"]).await;
     assert_eq!(ran.code, 0, "{ran:?}");
     assert!(ran.stdout.contains("would roll back 20250101_first"), "{}", ran.stdout);
-    assert_eq!(snapshot(&world.client, &world.table).await, table_before);
-    assert_eq!(snapshot(&world.client, &world.history).await, history_before);
+    assert_same(&snapshot(&world.client, &world.table).await, &table_before, "table");
+    assert_same(&snapshot(&world.client, &world.history).await, &history_before, "history");
 }
 
 #[tokio::test]
@@ -165,8 +165,8 @@ async fn down_rolls_back_newest_first_and_refuses_without_a_down() {
     let refused = world.run_with(&["down", "--to", FIRST], &no_down).await;
     assert_eq!(refused.code, 2, "{refused:?}");
     assert!(refused.stderr.contains("20250102_second has no down"), "{}", refused.stderr);
-    assert_eq!(snapshot(&world.client, &world.table).await, before, "the third was not rolled back either");
-    assert_eq!(snapshot(&world.client, &world.history).await, history_before);
+    assert_same(&snapshot(&world.client, &world.table).await, &before, "the third was not rolled back either");
+    assert_same(&snapshot(&world.client, &world.history).await, &history_before, "history");
 
     // down --to ID rolls back ID too.
     let ran = world.run(&["down", "--to", SECOND]).await;
@@ -184,7 +184,7 @@ async fn prod_without_a_terminal_or_yes_refuses_and_writes_nothing() {
     assert_eq!(refused.code, 2, "{refused:?}");
     assert!(refused.stderr.contains("needs confirmation"), "{}", refused.stderr);
     assert!(refused.stderr.contains("20250101_first"), "the plan is shown: {}", refused.stderr);
-    assert_eq!(snapshot(&world.client, &world.history).await, None, "no history table, no lock");
+    assert_same(&snapshot(&world.client, &world.history).await, &None, "no history table, no lock");
     assert_eq!(world.marker_runs(FIRST).await, None);
 
     let refused = world.run_with(&["run"], &[("STAGE", "prod")]).await;
@@ -203,7 +203,7 @@ async fn bad_input_gets_a_clear_error_and_exit_2() {
     let missing_table = world.run(&["run"]).await;
     assert_eq!(missing_table.code, 2, "{missing_table:?}");
     assert!(missing_table.stderr.contains("\"no-such-table-anywhere\" does not exist"), "{}", missing_table.stderr);
-    assert_eq!(snapshot(&world.client, &world.history).await, None, "nothing was created");
+    assert_same(&snapshot(&world.client, &world.history).await, &None, "nothing was created");
     world.table = real_table;
 
     let world = world.with_config("[stages.dev]\nregion = \"us-east-1\"\n[stages.prod]\nregion = \"us-east-1\"\n");
@@ -227,7 +227,7 @@ async fn bad_input_gets_a_clear_error_and_exit_2() {
         let ran = world.run_with(&["run"], &[("FIXTURE_EXTRA_ID", extra)]).await;
         assert_eq!(ran.code, 2, "{ran:?}");
         assert!(ran.stderr.contains(expected), "{}", ran.stderr);
-        assert_eq!(snapshot(&world.client, &world.history).await, None, "nothing ran or was created");
+        assert_same(&snapshot(&world.client, &world.history).await, &None, "nothing ran or was created");
         assert_eq!(world.marker_runs(FIRST).await, None);
     }
 

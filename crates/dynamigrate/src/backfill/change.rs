@@ -80,6 +80,20 @@ impl Change {
         }
     }
 
+    /// For a guarded write: a `Put` becomes the update that turns `read` into the new item (set what
+    /// differs, remove what is gone). A whole-item PutItem would drop attributes the application
+    /// added after our read, which no condition can detect; an update leaves them alone.
+    pub fn as_update(&self, read: &Item, key_names: &[String]) -> Self {
+        let Self::Put(new) = self else { return self.clone() };
+        let set = new
+            .iter()
+            .filter(|(k, v)| !key_names.contains(k) && read.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let remove = read.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
+        Self::Update { set, remove }
+    }
+
     /// Attribute names the change writes or removes.
     fn touched(&self, item: &Item) -> Vec<String> {
         match self {
@@ -93,9 +107,10 @@ impl Change {
 /// What a conditional write checks, so it never clobbers what the application wrote meanwhile.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Guard {
-    /// Every attribute still holds the value the transform read (and none the change adds has
-    /// appeared). The safe default: any concurrent write to the item makes the write fail and
-    /// the engine re-reads and transforms again.
+    /// Every attribute the transform read still holds the value it read, and none the change adds
+    /// has appeared. The safe default: a concurrent write to anything the transform saw makes our
+    /// write fail, and the engine re-reads and transforms again. Attributes the application adds
+    /// meanwhile are never overwritten (writes are updates that touch only what they change).
     #[default]
     Item,
     /// The version attribute still holds what was read (or is still absent): for tables whose
@@ -203,6 +218,16 @@ mod tests {
         assert_eq!(Change::update().remove("absent").normalize(&item), Change::Skip);
         assert_eq!(Change::Put(item.clone()).normalize(&item), Change::Skip);
         assert_ne!(Change::update().set("name", s("m")).normalize(&item), Change::Skip);
+    }
+
+    #[test]
+    fn a_put_is_sent_as_the_update_that_produces_it() {
+        let mut new = item();
+        new.insert("version".into(), AttributeValue::N("2".into()));
+        new.remove("name");
+        let update = Change::Put(new.clone()).as_update(&item(), &keys());
+        assert_eq!(update, Change::update().set("version", AttributeValue::N("2".into())).remove("name"));
+        assert_eq!(update.apply(&item()), Some(new));
     }
 
     #[test]

@@ -155,6 +155,7 @@ async fn process_item(engine: &Engine, item: Item) -> Verdict {
 }
 
 async fn write_guarded(engine: &Engine, key: &Item, read: &Item, change: &Change) -> Result<(), WriteError> {
+    let change = &change.as_update(read, &engine.key_names);
     let e = Expressions::build(change, read, &engine.guard, &engine.key_names).map_err(WriteError::Failed)?;
     let names = Some(e.names.into_iter().collect());
     let values = (!e.values.is_empty()).then(|| e.values.into_iter().collect());
@@ -172,17 +173,8 @@ async fn write_guarded(engine: &Engine, key: &Item, read: &Item, change: &Change
             .await
             .map(drop)
             .map_err(classify),
-        Change::Put(new) => client
-            .put_item()
-            .table_name(&engine.table)
-            .set_item(Some(new.clone()))
-            .condition_expression(e.condition)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
-            .send()
-            .await
-            .map(drop)
-            .map_err(classify),
+        // `as_update` has turned a Put into an Update.
+        Change::Put(_) => Err(WriteError::Failed("internal error: a Put reached the guarded writer".into())),
         Change::Delete => client
             .delete_item()
             .table_name(&engine.table)
