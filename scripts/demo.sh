@@ -10,12 +10,12 @@ export DEMO_ITEMS="${1:-20000}"
 
 source scripts/dynamodb-local.sh
 ddb_install
-echo "== building (first build compiles the AWS SDK: a few minutes) ==" >&2
-cargo build --quiet -p dynamigrate-demo --bins
+echo "== building (release build; the first one compiles the AWS SDK: about 4 minutes) ==" >&2
+cargo build --quiet --release -p dynamigrate-demo --bins
 
 exec scripts/with-dynamodb-local.sh bash -c '
 set -euo pipefail
-bin=target/debug
+bin=target/release
 step() { printf "\n\033[1m== %s ==\033[0m\n" "$*"; }
 migrate() { (set -x; "$bin/dynamigrate-demo" --config examples/demo/dynamigrate.toml --endpoint-url "$DYNAMIGRATE_TEST_ENDPOINT" "$@"); }
 

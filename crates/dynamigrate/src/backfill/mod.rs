@@ -267,6 +267,27 @@ impl BackfillSummary {
 mod tests {
     use super::*;
 
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Record {
+        pk: String,
+        sk: String,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<u32>,
+    }
+
+    #[test]
+    fn transforms_may_work_on_typed_structs() {
+        let s = |v: &str| AttributeValue::S(v.into());
+        let item = Item::from([("pk".into(), s("ITEM#1")), ("sk".into(), s("METADATA")), ("name".into(), s("a"))]);
+        let mut record: Record = typed(&item).unwrap();
+        assert_eq!(record.version, None);
+        record.version = Some(2);
+        let Change::Put(new) = Change::put_typed(&record).unwrap() else { panic!("a put") };
+        assert_eq!(new.get("version"), Some(&AttributeValue::N("2".into())));
+        assert_eq!(new.get("name"), Some(&s("a")));
+    }
+
     #[test]
     fn a_diff_lists_only_changed_attributes() {
         let s = |v: &str| AttributeValue::S(v.into());
