@@ -3,6 +3,7 @@
 //! fixture migrations, and a way to run the fixture binary as a real process.
 
 pub mod fixtures;
+pub mod proxy;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -213,6 +214,8 @@ pub struct World {
     pub table: String,
     pub history: String,
     pub config: Option<PathBuf>,
+    /// Lease of in-process runners made by [`World::runner_via`].
+    pub lease: std::time::Duration,
 }
 
 /// A finished process: its exit code and what it printed.
@@ -228,7 +231,7 @@ impl World {
         let client = client().await;
         let table = unique_name("items");
         create_table(&client, &table).await;
-        Self { client, table, history: unique_name("history"), config: None }
+        Self { client, table, history: unique_name("history"), config: None, lease: dynamigrate::lock::DEFAULT_LEASE }
     }
 
     /// Writes a config file for this world and passes it with `--config` from then on.
@@ -290,6 +293,25 @@ impl World {
         config.progress = dynamigrate::ProgressMode::Hidden;
         let set = dynamigrate::MigrationSet::new(migrations).expect("valid migrations");
         dynamigrate::Runner::new(self.client.clone(), config, set)
+    }
+
+    /// An in-process runner whose DynamoDB traffic goes to `endpoint` (a fault proxy), with
+    /// dynamigrate's own client: its retry settings and retry counters.
+    pub fn runner_via(&self, endpoint: &str, migrations: Vec<Box<dyn dynamigrate::Migration>>) -> dynamigrate::Runner {
+        let credentials = aws_sdk_dynamodb::config::Credentials::new(ACCESS_KEY, ACCESS_KEY, None, None, "tests");
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials))
+            .build();
+        let (client, stats) = dynamigrate::aws::migration_client(&sdk, &dynamigrate::aws::RetryOptions::default());
+        let mut config = dynamigrate::RunnerConfig::new("dev", &self.table);
+        config.history_table = self.history.clone();
+        config.progress = dynamigrate::ProgressMode::Hidden;
+        config.lease = self.lease;
+        let set = dynamigrate::MigrationSet::new(migrations).expect("valid migrations");
+        dynamigrate::Runner::new(client, config, set).with_retry_stats(stats)
     }
 
     /// The backfill checkpoint items in the history table.

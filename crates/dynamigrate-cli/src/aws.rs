@@ -4,14 +4,23 @@
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use std::sync::Arc;
+
 use aws_sdk_dynamodb::config::ProvideCredentials;
+use dynamigrate::aws::{migration_client, RetryOptions, RetryStats};
 
 use crate::config::Stage;
 
 /// Region used against a custom endpoint (DynamoDB Local) when none is configured.
 const LOCAL_DEFAULT_REGION: &str = "us-east-1";
 
-pub async fn load(stage: &Stage) -> Result<SdkConfig, String> {
+/// Loads the AWS configuration for the stage and builds dynamigrate's DynamoDB client from it.
+pub async fn client(stage: &Stage) -> Result<(aws_sdk_dynamodb::Client, Arc<RetryStats>), String> {
+    let sdk = load(stage).await?;
+    Ok(migration_client(&sdk, &RetryOptions::default()))
+}
+
+async fn load(stage: &Stage) -> Result<SdkConfig, String> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(profile) = &stage.profile {
         loader = loader.profile_name(profile);

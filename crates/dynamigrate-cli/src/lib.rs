@@ -106,7 +106,7 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
         history_table: global.history_table.clone(),
     };
     let stage = config::resolve(file.as_ref().map(|(p, f)| (p.as_path(), f)), &global.stage, &overrides)?;
-    let sdk = aws::load(&stage).await.map_err(Failure::invalid)?;
+    let (client, retry_stats) = aws::client(&stage).await.map_err(Failure::invalid)?;
     let runner_config = RunnerConfig {
         stage: stage.name.clone(),
         table: stage.table.clone(),
@@ -115,7 +115,7 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
         lease: stage.lease,
         progress: if global.json { dynamigrate::ProgressMode::Log } else { dynamigrate::ProgressMode::detect() },
     };
-    let runner = Runner::new(aws_sdk_dynamodb::Client::new(&sdk), runner_config, migrations);
+    let runner = Runner::new(client, runner_config, migrations).with_retry_stats(retry_stats);
     let json = global.json;
 
     match cli.command {

@@ -93,9 +93,15 @@ fn backfill_summary(out: &mut impl Write, b: &BackfillSummary) {
     let c = &b.counts;
     let verb = if b.dry_run { "would modify" } else { "modified" };
     let resumed = if b.resumed { ", resumed from checkpoints" } else { "" };
+    let reasons = b.retry_reasons.by_reason();
+    let why = if reasons.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", reasons.iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", "))
+    };
     let _ = writeln!(
         out,
-        "  backfill {}: scanned {}, processed {}, {verb} {}, skipped {}, failed {}, conflicts {}, retries {} \
+        "  backfill {}: scanned {}, processed {}, {verb} {}, skipped {}, failed {}, conflicts {}, retries {}{why} \
          ({:.0} items/s, {} segments{resumed})",
         b.name,
         c.scanned,

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::Client;
 use tokio_util::sync::CancellationToken;
 
 use crate::attempt::Direction;
+use crate::aws::RetryStats;
 use crate::backfill::checkpoint::CheckpointStore;
 use crate::backfill::{Backfill, BackfillSettings, BackfillSummary};
 use crate::history::HistoryStore;
@@ -39,6 +40,8 @@ pub(crate) struct BackfillEnv {
     pub checkpoints: Option<(HistoryStore, String)>,
     pub direction: Direction,
     pub summaries: Arc<Mutex<Vec<BackfillSummary>>>,
+    /// The client's retry counters.
+    pub retry_stats: Arc<RetryStats>,
 }
 
 impl BackfillEnv {

@@ -25,7 +25,10 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
 
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+
 use crate::attempt::Attempt;
+use crate::aws::{is_transient, pause, PATIENCE_ROUNDS};
 use crate::id::MigrationId;
 use crate::lock;
 use crate::Error;
@@ -163,11 +166,25 @@ impl HistoryStore {
     /// Runs one write in a transaction with a check that `run_id` still holds the lock.
     pub async fn fenced_write(&self, write: TransactWriteItem, run_id: &str, what: &str) -> Result<(), Error> {
         let fence = lock::fence(&self.table, run_id)?;
-        let result = self.client.transact_write_items().transact_items(fence).transact_items(write).send().await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if lock::is_fence_failure(&error) => Err(Error::LeaseLost),
-            Err(error) => Err(Error::aws(format!("{what} in {}", self.table), error)),
+        let mut round = 0;
+        loop {
+            let request =
+                self.client.transact_write_items().transact_items(fence.clone()).transact_items(write.clone());
+            match request.send().await {
+                Ok(_) => return Ok(()),
+                Err(error) if lock::is_fence_failure(&error) => return Err(Error::LeaseLost),
+                Err(error)
+                    if round < PATIENCE_ROUNDS && (is_transient(&error) || lock::is_throttled_transaction(&error)) =>
+                {
+                    round += 1;
+                    tracing::debug!(
+                        "{what}: transient failure, waiting (round {round}): {}",
+                        DisplayErrorContext(&error)
+                    );
+                    pause(round).await;
+                }
+                Err(error) => return Err(Error::aws(format!("{what} in {}", self.table), error)),
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 //! a team's own migrations binary hands its migrations to `dynamigrate_cli::run`.
 
 pub mod attempt;
+pub mod aws;
 pub mod backfill;
 pub mod clock;
 pub mod context;

@@ -90,6 +90,17 @@ pub fn is_fence_failure(error: &SdkError<TransactWriteItemsError>) -> bool {
         .is_some_and(|code| code == "ConditionalCheckFailed")
 }
 
+/// Whether a transaction was cancelled only for throttling or a transient conflict (worth retrying),
+/// as DynamoDB reports them inside TransactionCanceledException.
+pub fn is_throttled_transaction(error: &SdkError<TransactWriteItemsError>) -> bool {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error() else {
+        return false;
+    };
+    let codes: Vec<&str> =
+        cancelled.cancellation_reasons().iter().filter_map(|r| r.code()).filter(|c| *c != "None").collect();
+    !codes.is_empty() && codes.iter().all(|c| matches!(*c, "ThrottlingError" | "TransactionConflict"))
+}
+
 /// What `unlock` did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", content = "holder", rename_all = "snake_case")]

@@ -10,6 +10,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::attempt::{Attempt, AttemptState, Direction, RunIdentity};
+use crate::aws::RetryStats;
 use crate::backfill::{BackfillSettings, BackfillSummary};
 use crate::clock::{now_ms, rfc3339};
 use crate::context::{BackfillEnv, MigrationContext};
@@ -132,11 +133,26 @@ pub struct Runner {
     migrations: MigrationSet,
     identity: RunIdentity,
     shutdown: CancellationToken,
+    retry_stats: Arc<RetryStats>,
 }
 
 impl Runner {
     pub fn new(client: Client, config: RunnerConfig, migrations: MigrationSet) -> Self {
-        Self { client, config, migrations, identity: RunIdentity::current(), shutdown: CancellationToken::new() }
+        Self {
+            client,
+            config,
+            migrations,
+            identity: RunIdentity::current(),
+            shutdown: CancellationToken::new(),
+            retry_stats: Arc::default(),
+        }
+    }
+
+    /// The retry counters of the client (from [`crate::aws::migration_client`]), so that run
+    /// summaries can say how many requests were retried and why.
+    pub fn with_retry_stats(mut self, stats: Arc<RetryStats>) -> Self {
+        self.retry_stats = stats;
+        self
     }
 
     /// Cancel this token (e.g. on Ctrl-C) to make the current migration stop at its next check;
@@ -379,6 +395,7 @@ impl Runner {
             checkpoints: history.map(|h| (h.clone(), self.identity.run_id.clone())),
             direction,
             summaries: Arc::default(),
+            retry_stats: self.retry_stats.clone(),
         }
     }
 

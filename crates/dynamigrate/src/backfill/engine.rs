@@ -5,6 +5,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::scan::ScanError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType};
 use aws_sdk_dynamodb::Client;
 use tokio::sync::Semaphore;
@@ -17,6 +20,7 @@ use super::meter::{Meter, ReportScope, Reporter};
 use super::settings::{choose_segments, DEFAULT_CONCURRENCY, DEFAULT_MAX_FAILURES, DEFAULT_SAMPLE_DIFFS};
 use super::value::Item;
 use super::{write, Backfill, BackfillSummary, Guard, ItemDiff, Transform, WriteMode};
+use crate::aws::{is_transient, pause, PATIENCE_ROUNDS};
 use crate::Error;
 
 /// Everything the workers share.
@@ -138,7 +142,28 @@ impl ScanSpec {
         self.projection.is_some()
     }
 
+    /// One page, waiting out transient errors beyond the SDK's retries.
     async fn page(&self, client: &Client, checkpoint: &Checkpoint) -> Result<Page, Error> {
+        let mut round = 0;
+        loop {
+            match self.try_page(client, checkpoint).await {
+                Err(error) if is_transient(&error) && round < PATIENCE_ROUNDS => {
+                    round += 1;
+                    pause(round).await;
+                }
+                result => {
+                    let what = || format!("scanning {} segment {}", self.table, checkpoint.segment);
+                    return result.map_err(|e| Error::aws(what(), e));
+                }
+            }
+        }
+    }
+
+    async fn try_page(
+        &self,
+        client: &Client,
+        checkpoint: &Checkpoint,
+    ) -> Result<Page, SdkError<ScanError, HttpResponse>> {
         let output = client
             .scan()
             .table_name(&self.table)
@@ -151,8 +176,7 @@ impl ScanSpec {
             .set_expression_attribute_names(self.used_names())
             .set_expression_attribute_values((!self.values.is_empty()).then(|| self.values.clone()))
             .send()
-            .await
-            .map_err(|e| Error::aws(format!("scanning {} segment {}", self.table, checkpoint.segment), e))?;
+            .await?;
         Ok(Page {
             scanned: output.scanned_count.max(0) as u64,
             items: output.items.unwrap_or_default(),
@@ -166,20 +190,29 @@ impl ScanSpec {
 
     /// GetItem after a conflict: strongly consistent, with the same projection.
     pub async fn reread(&self, client: &Client, key: &Item) -> Result<Option<Item>, String> {
-        let projection_names = self.projection.as_ref().map(|_| {
+        let projection_names: Option<HashMap<String, String>> = self.projection.as_ref().map(|_| {
             self.names.iter().filter(|(k, _)| k.starts_with("#dm_p")).map(|(k, v)| (k.clone(), v.clone())).collect()
         });
-        client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key.clone()))
-            .consistent_read(true)
-            .set_projection_expression(self.projection.clone())
-            .set_expression_attribute_names(projection_names)
-            .send()
-            .await
-            .map(|output| output.item)
-            .map_err(|e| format!("re-reading after a conflict: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+        let mut round = 0;
+        loop {
+            let result = client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key.clone()))
+                .consistent_read(true)
+                .set_projection_expression(self.projection.clone())
+                .set_expression_attribute_names(projection_names.clone())
+                .send()
+                .await;
+            match result {
+                Ok(output) => return Ok(output.item),
+                Err(error) if is_transient(&error) && round < PATIENCE_ROUNDS => {
+                    round += 1;
+                    pause(round).await;
+                }
+                Err(error) => return Err(format!("re-reading after a conflict: {}", DisplayErrorContext(error))),
+            }
+        }
     }
 }
 
@@ -187,6 +220,7 @@ pub(crate) async fn run(spec: Backfill<'_>, transform: Arc<Transform>) -> anyhow
     let started = Instant::now();
     let ctx = spec.ctx;
     let env = &ctx.backfill_env;
+    let retries_before = env.retry_stats.snapshot();
     let settings = env.settings.or(&spec.settings);
     let shape = describe(&ctx.client, &spec.table).await?;
     let mode = settings.write_mode.unwrap_or_default();
@@ -303,7 +337,16 @@ pub(crate) async fn run(spec: Backfill<'_>, transform: Arc<Transform>) -> anyhow
             store.clear(0..total_segments).await?;
         }
     }
-    let summary = summarize(&spec, &engine, total_segments, resumed, completed, ctx.is_cancelled(), started);
+    let retry_reasons = env.retry_stats.snapshot().since(&retries_before);
+    let run = RunFacts {
+        segments: total_segments,
+        resumed,
+        completed,
+        interrupted: ctx.is_cancelled(),
+        started,
+        retry_reasons,
+    };
+    let summary = summarize(&spec, &engine, &run);
     log_summary(&summary);
     env.record(summary.clone());
     Ok(summary)
@@ -342,38 +385,41 @@ async fn run_segment(
     Ok(())
 }
 
-fn summarize(
-    spec: &Backfill<'_>,
-    engine: &Engine,
+/// How a backfill run went, beyond the counters.
+struct RunFacts {
     segments: u32,
     resumed: bool,
     completed: bool,
     interrupted: bool,
     started: Instant,
-) -> BackfillSummary {
+    retry_reasons: crate::aws::RetryCounts,
+}
+
+fn summarize(spec: &Backfill<'_>, engine: &Engine, run: &RunFacts) -> BackfillSummary {
     let counts = engine.meter.counts();
-    let stopped = if completed {
+    let stopped = if run.completed {
         None
-    } else if interrupted {
+    } else if run.interrupted {
         Some("interrupted (Ctrl-C, SIGTERM or a lost lease)".to_string())
     } else if counts.failed > engine.max_failures {
         Some(format!("more than {} items failed (--max-failures)", engine.max_failures))
     } else {
         Some("stopped before every segment finished".to_string())
     };
-    let elapsed = started.elapsed();
+    let elapsed = run.started.elapsed();
     let wrote_failures = counts.failed > 0 && !engine.dry_run;
     BackfillSummary {
         name: spec.name.clone(),
         table: spec.table.clone(),
         dry_run: engine.dry_run,
         write_mode: engine.mode,
-        segments,
+        segments: run.segments,
         counts,
         conflicts: engine.meter.conflicts.load(Relaxed),
-        retries: engine.meter.retries.load(Relaxed),
-        resumed,
-        completed,
+        retries: engine.meter.retries.load(Relaxed) + run.retry_reasons.total(),
+        retry_reasons: run.retry_reasons,
+        resumed: run.resumed,
+        completed: run.completed,
         stopped,
         duration_ms: elapsed.as_millis() as u64,
         items_per_second: counts.scanned as f64 / elapsed.as_secs_f64().max(1e-3),
@@ -403,6 +449,9 @@ fn log_summary(s: &BackfillSummary) {
         s.write_mode,
         if s.resumed { ", resumed from checkpoints" } else { "" }
     );
+    if s.retry_reasons.total() > 0 {
+        tracing::info!("backfill {}: requests retried by the SDK: {:?}", s.name, s.retry_reasons.by_reason());
+    }
     if let Some(reason) = &s.stopped {
         tracing::warn!("backfill {} stopped: {reason}; checkpoints are kept: `run` again to resume", s.name);
     }

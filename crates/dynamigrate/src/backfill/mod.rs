@@ -242,7 +242,11 @@ pub struct BackfillSummary {
     #[serde(flatten)]
     pub counts: Counts,
     pub conflicts: u64,
+    /// Requests sent again: SDK retries (throttling, 5xx, timeouts, connection errors) and
+    /// unprocessed batch items resent.
     pub retries: u64,
+    /// SDK retries by reason.
+    pub retry_reasons: crate::aws::RetryCounts,
     /// Continued from checkpoints an earlier, interrupted run left.
     pub resumed: bool,
     /// Every segment was scanned to its end.

@@ -6,15 +6,17 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 use tokio::task::JoinSet;
 
 use super::change::{Change, Expressions};
 use super::checkpoint::Counts;
 use super::engine::Engine;
-use super::value::Item;
+use super::value::{key_text, Item};
 use super::{ItemDiff, WriteMode};
+use crate::aws::{is_transient, pause, PATIENCE_ROUNDS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
@@ -117,6 +119,8 @@ async fn process_each(engine: &Arc<Engine>, items: Vec<Item>) -> Counts {
 enum WriteError {
     /// The guard failed: the item changed since it was read.
     Conflict,
+    /// Throttled, 5xx, timed out or disconnected even after the SDK's retries: wait and try again.
+    Transient(String),
     Failed(String),
 }
 
@@ -124,7 +128,9 @@ enum WriteError {
 async fn process_item(engine: &Engine, item: Item) -> Verdict {
     let key = engine.key_of(&item);
     let mut current = item;
-    for _ in 0..=engine.max_conflict_retries {
+    let mut patience = 0;
+    let mut conflicts = 0;
+    while conflicts <= engine.max_conflict_retries {
         let change = match engine.transform(&key, &current) {
             Ok(change) => change,
             Err(error) => return engine.fail(&key, &error),
@@ -139,10 +145,25 @@ async fn process_item(engine: &Engine, item: Item) -> Verdict {
         match write_guarded(engine, &key, &current, &change).await {
             Ok(()) => return engine.count(Verdict::Modified, 1),
             Err(WriteError::Failed(error)) => return engine.fail(&key, &error),
+            Err(WriteError::Transient(error)) if patience < PATIENCE_ROUNDS => {
+                patience += 1;
+                engine.meter.retries.fetch_add(1, Relaxed);
+                tracing::debug!("write of {} still failing after the SDK's retries, waiting: {error}", key_text(&key));
+                pause(patience).await;
+            }
+            Err(WriteError::Transient(error)) => return engine.fail(&key, &error),
             Err(WriteError::Conflict) => {
-                engine.meter.conflicts.fetch_add(1, Relaxed);
+                conflicts += 1;
+                let landed = change.apply(&current);
                 match engine.scan.reread(&engine.client, &key).await {
-                    Ok(Some(fresh)) => current = fresh,
+                    // Our own earlier attempt landed (its answer was lost and the SDK retried):
+                    // the item is exactly what we wrote. Not a conflict.
+                    Ok(Some(fresh)) if Some(&fresh) == landed.as_ref() => return engine.count(Verdict::Modified, 1),
+                    Ok(None) if landed.is_none() => return engine.count(Verdict::Modified, 1),
+                    Ok(Some(fresh)) => {
+                        engine.meter.conflicts.fetch_add(1, Relaxed);
+                        current = fresh;
+                    }
                     // Deleted by the application meanwhile: nothing left to migrate.
                     Ok(None) => return engine.count(Verdict::Skipped, 1),
                     Err(error) => return engine.fail(&key, &error),
@@ -191,15 +212,16 @@ async fn write_guarded(engine: &Engine, key: &Item, read: &Item, change: &Change
     result
 }
 
-fn classify<E, R>(error: SdkError<E, R>) -> WriteError
+fn classify<E>(error: SdkError<E, HttpResponse>) -> WriteError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     if error.code() == Some("ConditionalCheckFailedException") {
         WriteError::Conflict
+    } else if is_transient(&error) {
+        WriteError::Transient(DisplayErrorContext(error).to_string())
     } else {
-        WriteError::Failed(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
+        WriteError::Failed(DisplayErrorContext(error).to_string())
     }
 }
 
@@ -270,16 +292,20 @@ fn to_write_request(key: &Item, after: Option<Item>) -> Result<WriteRequest, Str
 /// batch (a validation error in one item), writes them one by one to find and record the bad ones.
 async fn write_batch(engine: &Engine, mut pending: Vec<(Item, WriteRequest)>) -> Counts {
     let mut counts = Counts::default();
-    for round in 0..=MAX_UNPROCESSED_ROUNDS {
+    let (mut round, mut patience) = (0, 0);
+    while round <= MAX_UNPROCESSED_ROUNDS {
         let requests: Vec<WriteRequest> = pending.iter().map(|(_, r)| r.clone()).collect();
         let result = engine.client.batch_write_item().request_items(&engine.table, requests).send().await;
         let unprocessed = match result {
             Ok(output) => output.unprocessed_items.and_then(|mut u| u.remove(&engine.table)).unwrap_or_default(),
+            Err(error) if is_transient(&error) && patience < PATIENCE_ROUNDS => {
+                patience += 1;
+                engine.meter.retries.fetch_add(pending.len() as u64, Relaxed);
+                pause(patience).await;
+                continue;
+            }
             Err(error) => {
-                tracing::debug!(
-                    "batch rejected, writing its items one by one: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(&error)
-                );
+                tracing::debug!("batch rejected, writing its items one by one: {}", DisplayErrorContext(&error));
                 for (key, request) in pending {
                     counts.tally(write_one(engine, &key, request).await, 1);
                 }
@@ -294,6 +320,7 @@ async fn write_batch(engine: &Engine, mut pending: Vec<(Item, WriteRequest)>) ->
         pending.retain(|(_, request)| unprocessed.contains(request));
         engine.meter.retries.fetch_add(pending.len() as u64, Relaxed);
         tokio::time::sleep(backoff(round)).await;
+        round += 1;
     }
     for (key, _) in pending {
         let message = format!("still unprocessed after {MAX_UNPROCESSED_ROUNDS} rounds of BatchWriteItem");
@@ -303,31 +330,29 @@ async fn write_batch(engine: &Engine, mut pending: Vec<(Item, WriteRequest)>) ->
 }
 
 async fn write_one(engine: &Engine, key: &Item, request: WriteRequest) -> Verdict {
-    let result = if let Some(put) = request.put_request {
-        engine
-            .client
-            .put_item()
-            .table_name(&engine.table)
-            .set_item(Some(put.item))
-            .send()
-            .await
-            .map(drop)
-            .map_err(classify)
-    } else {
-        engine
-            .client
-            .delete_item()
-            .table_name(&engine.table)
-            .set_key(Some(key.clone()))
-            .send()
-            .await
-            .map(drop)
-            .map_err(classify)
-    };
-    match result {
-        Ok(()) => engine.count(Verdict::Modified, 1),
-        Err(WriteError::Failed(error)) => engine.fail(key, &error),
-        Err(WriteError::Conflict) => engine.fail(key, "unexpected condition failure on an unconditional write"),
+    let mut patience = 0;
+    loop {
+        let result = match &request.put_request {
+            Some(put) => {
+                let put = engine.client.put_item().table_name(&engine.table).set_item(Some(put.item.clone()));
+                put.send().await.map(drop).map_err(classify)
+            }
+            None => {
+                let delete = engine.client.delete_item().table_name(&engine.table).set_key(Some(key.clone()));
+                delete.send().await.map(drop).map_err(classify)
+            }
+        };
+        match result {
+            Ok(()) => return engine.count(Verdict::Modified, 1),
+            Err(WriteError::Transient(_)) if patience < PATIENCE_ROUNDS => {
+                patience += 1;
+                pause(patience).await;
+            }
+            Err(WriteError::Failed(error) | WriteError::Transient(error)) => return engine.fail(key, &error),
+            Err(WriteError::Conflict) => {
+                return engine.fail(key, "unexpected condition failure on an unconditional write")
+            }
+        }
     }
 }
 

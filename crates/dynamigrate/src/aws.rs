@@ -1,0 +1,253 @@
+//! The DynamoDB client dynamigrate works with: the SDK's own retries, tuned for long migrations,
+//! and counted.
+//!
+//! A backfill sends millions of requests and must outlast throttling, 5xx answers and dropped
+//! connections. The SDK's standard retry strategy does the retrying (exponential backoff with
+//! full jitter, throttling and transient errors classified by the SDK); we give it more attempts,
+//! a per-attempt timeout, and an unlimited retry quota of its own: the quota exists to stop retry
+//! storms in multi-tenant services, while a backfill's load is governed by its own rate limiter,
+//! and giving up on a throttled write would only turn it into a failed item. An interceptor counts
+//! every retry by the reason of the failed attempt before it, for `-v` logs and run summaries.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::config::interceptors::{BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef};
+use aws_sdk_dynamodb::config::retry::{RetryConfig, RetryPartition, TokenBucket};
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::Client;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use serde::Serialize;
+
+/// How the client retries.
+#[derive(Debug, Clone)]
+pub struct RetryOptions {
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// One attempt may take this long before it is abandoned and retried.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for RetryOptions {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(20),
+            attempt_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a request was retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RetryReason {
+    Throttled,
+    ServerError,
+    Timeout,
+    Connection,
+    Other,
+}
+
+impl RetryReason {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Throttled => "throttled",
+            Self::ServerError => "server error (5xx)",
+            Self::Timeout => "timeout",
+            Self::Connection => "connection error",
+            Self::Other => "other",
+        }
+    }
+
+    const ALL: [Self; 5] = [Self::Throttled, Self::ServerError, Self::Timeout, Self::Connection, Self::Other];
+}
+
+/// Retries made by one client, by reason.
+#[derive(Debug, Default)]
+pub struct RetryStats {
+    counts: [AtomicU64; 5],
+}
+
+/// A point-in-time copy of [`RetryStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetryCounts([u64; 5]);
+
+impl RetryStats {
+    pub fn record(&self, reason: RetryReason) {
+        self.counts[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn snapshot(&self) -> RetryCounts {
+        RetryCounts(std::array::from_fn(|i| self.counts[i].load(Relaxed)))
+    }
+
+    /// Throttling retries so far: what the adaptive rate limiter watches.
+    pub fn throttled(&self) -> u64 {
+        self.counts[RetryReason::Throttled as usize].load(Relaxed)
+    }
+}
+
+impl RetryCounts {
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// What happened between `earlier` and `self`.
+    pub fn since(&self, earlier: &Self) -> Self {
+        Self(std::array::from_fn(|i| self.0[i].saturating_sub(earlier.0[i])))
+    }
+
+    /// Non-zero counts by reason label, for summaries.
+    pub fn by_reason(&self) -> BTreeMap<&'static str, u64> {
+        RetryReason::ALL.iter().filter(|r| self.0[**r as usize] > 0).map(|r| (r.label(), self.0[*r as usize])).collect()
+    }
+}
+
+impl Serialize for RetryCounts {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.by_reason().serialize(serializer)
+    }
+}
+
+/// Builds the client dynamigrate uses, from the loaded AWS configuration.
+pub fn migration_client(sdk: &SdkConfig, options: &RetryOptions) -> (Client, Arc<RetryStats>) {
+    let stats = Arc::new(RetryStats::default());
+    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(options.max_attempts)
+                .with_initial_backoff(options.initial_backoff)
+                .with_max_backoff(options.max_backoff),
+        )
+        .retry_partition(RetryPartition::custom("dynamigrate").token_bucket(TokenBucket::unlimited()).build())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(options.attempt_timeout)
+                .build(),
+        )
+        .interceptor(RetryCounter { stats: stats.clone() })
+        .build();
+    (Client::from_conf(config), stats)
+}
+
+/// Remembers why an attempt failed, so the next attempt of the same request knows it is a retry.
+#[derive(Debug, Clone, Copy)]
+struct FailedAttempt(RetryReason);
+
+impl Storable for FailedAttempt {
+    type Storer = StoreReplace<Self>;
+}
+
+#[derive(Debug)]
+struct RetryCounter {
+    stats: Arc<RetryStats>,
+}
+
+impl Intercept for RetryCounter {
+    fn name(&self) -> &'static str {
+        "dynamigrate::RetryCounter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(FailedAttempt(reason)) = cfg.load::<FailedAttempt>().copied() {
+            self.stats.record(reason);
+            let operation = context
+                .request()
+                .headers()
+                .get("x-amz-target")
+                .and_then(|target| target.rsplit('.').next())
+                .unwrap_or("request");
+            tracing::debug!("retrying {operation} after {}", reason.label());
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(Err(error)) = context.output_or_error() else { return Ok(()) };
+        // Only retryable failures are followed by another attempt; a 4xx the SDK retries is throttling.
+        let reason = if error.is_timeout_error() {
+            RetryReason::Timeout
+        } else if error.is_connector_error() {
+            RetryReason::Connection
+        } else {
+            match context.response().map(|r| r.status().as_u16()) {
+                Some(500..=599) => RetryReason::ServerError,
+                Some(400..=499) => RetryReason::Throttled,
+                _ => RetryReason::Other,
+            }
+        };
+        cfg.interceptor_state().store_put(FailedAttempt(reason));
+        Ok(())
+    }
+}
+
+/// Rounds of waiting and trying again that dynamigrate adds once the SDK's own attempts are used up
+/// on a transient error. Under sustained throttling a write must wait, not turn into a failed item.
+pub const PATIENCE_ROUNDS: u32 = 8;
+
+/// Error codes that say "not now" rather than "never".
+const TRANSIENT_CODES: [&str; 7] = [
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+    "TransactionConflictException",
+];
+
+/// Whether an error (after the SDK's retries) is worth waiting out: throttling, 5xx, timeouts,
+/// dropped connections, unreadable answers.
+pub fn is_transient<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    match error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(service) => {
+            service.raw().status().is_server_error() || error.code().is_some_and(|code| TRANSIENT_CODES.contains(&code))
+        }
+        _ => false,
+    }
+}
+
+/// Waits before patience round `round` (1-based): full jitter up to 200 ms × 2^round, at most 10 s.
+pub async fn pause(round: u32) {
+    let ceiling = Duration::from_millis(200).saturating_mul(1 << round.min(10)).min(Duration::from_secs(10));
+    tokio::time::sleep(ceiling.mul_f64(fastrand::f64())).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_kept_by_reason_and_diffed() {
+        let stats = RetryStats::default();
+        stats.record(RetryReason::Throttled);
+        let before = stats.snapshot();
+        stats.record(RetryReason::Throttled);
+        stats.record(RetryReason::Connection);
+        let delta = stats.snapshot().since(&before);
+        assert_eq!(delta.total(), 2);
+        assert_eq!(delta.by_reason(), BTreeMap::from([("connection error", 1), ("throttled", 1)]));
+        assert_eq!(stats.throttled(), 2);
+    }
+}

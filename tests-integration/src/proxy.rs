@@ -1,0 +1,519 @@
+//! A fault and capacity proxy between dynamigrate and DynamoDB Local.
+//!
+//! DynamoDB Local never throttles, never answers 5xx, never drops a connection and never hands back
+//! unprocessed items; real DynamoDB does all of these. This proxy makes them happen, by
+//! configuration, on a free loopback port:
+//!
+//! - a fraction of requests answered with `ProvisionedThroughputExceededException` or
+//!   `ThrottlingException` (HTTP 400, DynamoDB's JSON error shape), `InternalServerError` (500) or
+//!   `ServiceUnavailable` (503), or by closing the connection, before forwarding or after (when the
+//!   request may have landed);
+//! - added latency;
+//! - a fraction of `BatchWriteItem` calls forwarded in part, the rest returned as `UnprocessedItems`;
+//! - capacity mode: per-table provisioned write and read units per second (token buckets, with
+//!   DynamoDB's burst of up to 300 s of unused capacity), charged with the `ConsumedCapacity` the real
+//!   server reports, and throttling beyond it.
+//!
+//! It is honest: every success it returns is the real server's answer to a real request.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// What the proxy does to requests. Fractions are probabilities per request, drawn independently.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Answer `ProvisionedThroughputExceededException` (400).
+    pub throughput_exceeded: f64,
+    /// Answer `ThrottlingException` (400).
+    pub throttling: f64,
+    /// Answer `InternalServerError` (500).
+    pub server_error: f64,
+    /// Answer `ServiceUnavailable` (503).
+    pub unavailable: f64,
+    /// Close the connection without forwarding.
+    pub reset_before: f64,
+    /// Forward, then close the connection without answering: the request may have landed.
+    pub reset_after: f64,
+    /// Delay every request by this much.
+    pub latency: Duration,
+    /// Forward only part of a `BatchWriteItem`, return the rest as `UnprocessedItems`.
+    pub partial_batch: f64,
+    /// Only these operations are faulted (e.g. `["UpdateItem"]`); None: every operation.
+    pub operations: Option<Vec<String>>,
+    /// Provisioned capacity per table; None: unlimited.
+    pub capacity: Option<Capacity>,
+}
+
+/// Provisioned throughput, per table.
+#[derive(Debug, Clone, Copy)]
+pub struct Capacity {
+    pub write_units_per_second: f64,
+    pub read_units_per_second: f64,
+    /// Unused capacity kept for bursts, in seconds of capacity (DynamoDB keeps up to 300 s).
+    pub burst_seconds: f64,
+}
+
+impl Capacity {
+    pub fn new(write_units_per_second: f64, read_units_per_second: f64) -> Self {
+        Self { write_units_per_second, read_units_per_second, burst_seconds: 300.0 }
+    }
+}
+
+/// What the proxy did.
+#[derive(Debug, Default)]
+pub struct ProxyStats {
+    pub requests: AtomicU64,
+    pub forwarded: AtomicU64,
+    pub throttled: AtomicU64,
+    pub server_errors: AtomicU64,
+    pub resets: AtomicU64,
+    pub partial_batches: AtomicU64,
+    /// Capacity units consumed, in thousandths.
+    pub write_milliunits: AtomicU64,
+    pub read_milliunits: AtomicU64,
+}
+
+impl ProxyStats {
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Relaxed)
+    }
+
+    pub fn write_units(&self) -> f64 {
+        self.write_milliunits.load(Relaxed) as f64 / 1000.0
+    }
+}
+
+/// A token bucket in capacity units. Admits while it holds any tokens, and is charged afterwards
+/// with what the request consumed, as DynamoDB does; it may go negative, which throttles until
+/// refilled. It starts empty: burst capacity is what went unused, and a new table has used nothing.
+#[derive(Debug)]
+struct Bucket {
+    rate: f64,
+    max: f64,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl Bucket {
+    fn new(rate: f64, burst_seconds: f64) -> Self {
+        Self { rate, max: (rate * burst_seconds).max(rate), tokens: 0.0, refilled: Instant::now() }
+    }
+
+    fn refill(&mut self) {
+        let now = Instant::now();
+        self.tokens = (self.tokens + self.rate * now.duration_since(self.refilled).as_secs_f64()).min(self.max);
+        self.refilled = now;
+    }
+
+    fn admit(&mut self) -> bool {
+        self.refill();
+        self.tokens > 0.0
+    }
+
+    fn charge(&mut self, units: f64) {
+        self.tokens -= units;
+    }
+}
+
+#[derive(Debug)]
+struct TableBuckets {
+    write: Bucket,
+    read: Bucket,
+}
+
+struct State {
+    upstream: String,
+    faults: RwLock<Faults>,
+    stats: ProxyStats,
+    buckets: Mutex<HashMap<String, TableBuckets>>,
+    client: HttpClient<HttpConnector, Full<Bytes>>,
+}
+
+/// A running proxy. Dropping it stops it.
+pub struct FaultProxy {
+    pub endpoint: String,
+    state: Arc<State>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Why the proxy closed a connection instead of answering.
+#[derive(Debug)]
+struct Reset;
+
+impl std::fmt::Display for Reset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("fault proxy: connection reset on purpose")
+    }
+}
+
+impl std::error::Error for Reset {}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` (e.g. `http://127.0.0.1:8000`) on a free loopback port.
+    pub async fn start(upstream: &str, faults: Faults) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let state = Arc::new(State {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            faults: RwLock::new(faults),
+            stats: ProxyStats::default(),
+            buckets: Mutex::new(HashMap::new()),
+            client: HttpClient::builder(TokioExecutor::new()).build_http(),
+        });
+        let serving = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let state = serving.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| handle(state.clone(), request));
+                    // An Err from the service makes hyper close the connection unanswered: a reset.
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(Self { endpoint, state, task })
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        if let Ok(mut current) = self.state.faults.write() {
+            *current = faults;
+        }
+        if let Ok(mut buckets) = self.state.buckets.lock() {
+            buckets.clear();
+        }
+    }
+
+    pub fn stats(&self) -> &ProxyStats {
+        &self.state.stats
+    }
+}
+
+fn operation_of(request: &Request<Incoming>) -> String {
+    request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.rsplit('.').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+enum Kind {
+    Write,
+    Read,
+    Control,
+}
+
+fn kind_of(operation: &str) -> Kind {
+    match operation {
+        "PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem" | "TransactWriteItems" => Kind::Write,
+        "GetItem" | "Query" | "Scan" | "BatchGetItem" | "TransactGetItems" => Kind::Read,
+        _ => Kind::Control,
+    }
+}
+
+/// The table a request works on (the first one, for batches and transactions).
+fn table_of(body: &Value) -> Option<String> {
+    if let Some(table) = body.get("TableName").and_then(Value::as_str) {
+        return Some(table.to_string());
+    }
+    if let Some(Value::Object(items)) = body.get("RequestItems") {
+        return items.keys().next().cloned();
+    }
+    body.get("TransactItems")?
+        .as_array()?
+        .first()?
+        .as_object()?
+        .values()
+        .next()?
+        .get("TableName")?
+        .as_str()
+        .map(String::from)
+}
+
+fn error_response(status: StatusCode, kind: &str, message: &str) -> Response<Full<Bytes>> {
+    let body = json!({ "__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"), "message": message });
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amzn-requestid", uuid::Uuid::new_v4().to_string())
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap_or_default()
+}
+
+fn throughput_exceeded() -> Response<Full<Bytes>> {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        "ProvisionedThroughputExceededException",
+        "The level of configured provisioned throughput for the table was exceeded. \
+         Consider increasing your provisioning level with the UpdateTable API.",
+    )
+}
+
+/// The injected fault, if the dice say so.
+enum Injected {
+    Answer(Response<Full<Bytes>>),
+    ResetBefore,
+    ResetAfter,
+}
+
+fn roll(faults: &Faults) -> Option<Injected> {
+    let mut dice = fastrand::f64();
+    let mut hit = |p: f64| {
+        dice -= p;
+        dice < 0.0
+    };
+    if hit(faults.throughput_exceeded) {
+        return Some(Injected::Answer(throughput_exceeded()));
+    }
+    if hit(faults.throttling) {
+        let r = error_response(
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate of requests exceeds the allowed throughput.",
+        );
+        return Some(Injected::Answer(r));
+    }
+    if hit(faults.server_error) {
+        let r = error_response(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal server error");
+        return Some(Injected::Answer(r));
+    }
+    if hit(faults.unavailable) {
+        let r = error_response(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "Service unavailable");
+        return Some(Injected::Answer(r));
+    }
+    if hit(faults.reset_before) {
+        return Some(Injected::ResetBefore);
+    }
+    if hit(faults.reset_after) {
+        return Some(Injected::ResetAfter);
+    }
+    None
+}
+
+async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Reset> {
+    let stats = &state.stats;
+    stats.requests.fetch_add(1, Relaxed);
+    let operation = operation_of(&request);
+    let faults = state.faults.read().map(|f| f.clone()).unwrap_or_default();
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await.map_err(|_| Reset)?.to_bytes();
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+
+    let faulted = faults.operations.as_ref().is_none_or(|ops| ops.iter().any(|o| o == &operation));
+    let injected = if faulted { roll(&faults) } else { None };
+    match injected {
+        Some(Injected::Answer(response)) => {
+            let counter = if response.status().is_server_error() { &stats.server_errors } else { &stats.throttled };
+            counter.fetch_add(1, Relaxed);
+            return Ok(response);
+        }
+        Some(Injected::ResetBefore) => {
+            stats.resets.fetch_add(1, Relaxed);
+            return Err(Reset);
+        }
+        _ => {}
+    }
+
+    let mut json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let table = table_of(&json);
+    let kind = kind_of(&operation);
+    if let (Some(capacity), Some(table)) = (faults.capacity, &table) {
+        if !admit(&state, capacity, table, &kind) {
+            stats.throttled.fetch_add(1, Relaxed);
+            return Ok(throughput_exceeded());
+        }
+    }
+
+    let withheld = if faulted && operation == "BatchWriteItem" && fastrand::f64() < faults.partial_batch {
+        stats.partial_batches.fetch_add(1, Relaxed);
+        Some(withhold_part(&mut json))
+    } else {
+        None
+    };
+    if let Some(withheld) = &withheld {
+        if json["RequestItems"].as_object().is_none_or(|items| items.is_empty()) {
+            // Nothing left to forward: everything comes back unprocessed, nothing was written.
+            return Ok(json_response(StatusCode::OK, &json!({ "UnprocessedItems": withheld })));
+        }
+    }
+    // Capacity is charged with what the real server says it consumed, so ask for it.
+    let client_asked = json.get("ReturnConsumedCapacity").and_then(Value::as_str).is_some_and(|v| v != "NONE");
+    if faults.capacity.is_some() && !client_asked && !matches!(kind, Kind::Control) {
+        json["ReturnConsumedCapacity"] = json!("TOTAL");
+    }
+    let forward_body = if withheld.is_some() || (faults.capacity.is_some() && !client_asked) {
+        Bytes::from(json.to_string())
+    } else {
+        body
+    };
+
+    let (status, mut answer) = forward(&state, &parts, forward_body).await?;
+    stats.forwarded.fetch_add(1, Relaxed);
+    if let (Some(_), Some(table)) = (faults.capacity, &table) {
+        charge(&state, table, &kind, &answer);
+        if !client_asked {
+            if let Some(object) = answer.as_object_mut() {
+                object.remove("ConsumedCapacity");
+            }
+        }
+    }
+    if let (Some(withheld), true) = (withheld, status.is_success()) {
+        merge_unprocessed(&mut answer, withheld);
+    }
+    if matches!(injected, Some(Injected::ResetAfter)) {
+        stats.resets.fetch_add(1, Relaxed);
+        return Err(Reset);
+    }
+    Ok(json_response(status, &answer))
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/x-amz-json-1.0")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap_or_default()
+}
+
+async fn forward(
+    state: &State,
+    parts: &hyper::http::request::Parts,
+    body: Bytes,
+) -> Result<(StatusCode, Value), Reset> {
+    let uri = format!("{}{}", state.upstream, parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+    let mut builder = Request::builder().method(parts.method.clone()).uri(uri);
+    for (name, value) in &parts.headers {
+        if name != "host" && name != "content-length" {
+            builder = builder.header(name, value);
+        }
+    }
+    let request = builder.body(Full::new(body)).map_err(|_| Reset)?;
+    let response = state.client.request(request).await.map_err(|_| Reset)?;
+    let status = response.status();
+    let bytes = response.into_body().collect().await.map_err(|_| Reset)?.to_bytes();
+    Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+}
+
+fn admit(state: &State, capacity: Capacity, table: &str, kind: &Kind) -> bool {
+    let Ok(mut buckets) = state.buckets.lock() else { return true };
+    let buckets = buckets.entry(table.to_string()).or_insert_with(|| TableBuckets {
+        write: Bucket::new(capacity.write_units_per_second, capacity.burst_seconds),
+        read: Bucket::new(capacity.read_units_per_second, capacity.burst_seconds),
+    });
+    match kind {
+        Kind::Write => buckets.write.admit(),
+        Kind::Read => buckets.read.admit(),
+        Kind::Control => true,
+    }
+}
+
+/// Charges what the server reports in `ConsumedCapacity` (an object, or a list for batches).
+fn charge(state: &State, table: &str, kind: &Kind, answer: &Value) {
+    let units: f64 = match answer.get("ConsumedCapacity") {
+        Some(Value::Array(list)) => list.iter().filter_map(|c| c["CapacityUnits"].as_f64()).sum(),
+        Some(object) => object["CapacityUnits"].as_f64().unwrap_or(0.0),
+        None => 0.0,
+    };
+    let milli = (units * 1000.0) as u64;
+    let Ok(mut buckets) = state.buckets.lock() else { return };
+    let Some(buckets) = buckets.get_mut(table) else { return };
+    match kind {
+        Kind::Write => {
+            buckets.write.charge(units);
+            state.stats.write_milliunits.fetch_add(milli, Relaxed);
+        }
+        Kind::Read => {
+            buckets.read.charge(units);
+            state.stats.read_milliunits.fetch_add(milli, Relaxed);
+        }
+        Kind::Control => {}
+    }
+}
+
+/// Keeps a random leading part of each table's requests in the body; returns the rest.
+fn withhold_part(body: &mut Value) -> Value {
+    let mut withheld = serde_json::Map::new();
+    if let Some(Value::Object(items)) = body.get_mut("RequestItems") {
+        for (table, requests) in items.iter_mut() {
+            let Some(list) = requests.as_array_mut() else { continue };
+            if list.is_empty() {
+                continue;
+            }
+            let keep = fastrand::usize(0..list.len());
+            withheld.insert(table.clone(), Value::Array(list.split_off(keep)));
+        }
+        items.retain(|_, requests| requests.as_array().is_some_and(|l| !l.is_empty()));
+    }
+    Value::Object(withheld)
+}
+
+fn merge_unprocessed(answer: &mut Value, withheld: Value) {
+    let Value::Object(withheld) = withheld else { return };
+    if !answer.get("UnprocessedItems").is_some_and(Value::is_object) {
+        answer["UnprocessedItems"] = json!({});
+    }
+    let Some(unprocessed) = answer["UnprocessedItems"].as_object_mut() else { return };
+    for (table, requests) in withheld {
+        let entry = unprocessed.entry(table).or_insert_with(|| json!([]));
+        if let (Some(list), Value::Array(more)) = (entry.as_array_mut(), requests) {
+            list.extend(more);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_admits_while_it_holds_tokens_and_refills_at_its_rate() {
+        let mut bucket = Bucket::new(100.0, 300.0);
+        assert!(!bucket.admit(), "starts empty: no unused capacity yet");
+        bucket.refilled -= Duration::from_millis(500);
+        assert!(bucket.admit());
+        assert!((bucket.tokens - 50.0).abs() < 1.0, "{}", bucket.tokens);
+        bucket.charge(60.0);
+        assert!(!bucket.admit(), "in debt after overspending");
+    }
+
+    #[test]
+    fn a_partial_batch_keeps_a_part_and_returns_the_rest() {
+        let mut body = json!({ "RequestItems": { "t": [1, 2, 3, 4, 5] } });
+        let withheld = withhold_part(&mut body);
+        let kept = body["RequestItems"]["t"].as_array().map_or(0, Vec::len);
+        let rest = withheld["t"].as_array().map_or(0, Vec::len);
+        assert_eq!(kept + rest, 5);
+        assert!(rest >= 1, "at least one item is withheld");
+        let mut answer = json!({ "UnprocessedItems": {} });
+        merge_unprocessed(&mut answer, withheld);
+        assert_eq!(answer["UnprocessedItems"]["t"].as_array().map_or(0, Vec::len), rest);
+    }
+}

@@ -1,0 +1,109 @@
+//! Faults DynamoDB Local never produces, made by the fault proxy: throttling, 5xx, dropped
+//! connections, partial batch answers. Nothing may be lost, and the retries must be visible.
+
+use std::time::Duration;
+
+use dynamigrate::{AttemptState, RunOptions, WriteMode};
+use dynamigrate_tests::fixtures::{is_migrated, AddMetadata};
+use dynamigrate_tests::proxy::{FaultProxy, Faults, ProxyStats};
+use dynamigrate_tests::{endpoint, get_item, put_items, scan_all, seed_items, World};
+
+fn backfill() -> Vec<Box<dyn dynamigrate::Migration>> {
+    vec![Box::new(AddMetadata { fail_every: None, too_large: None })]
+}
+
+#[tokio::test]
+async fn a_backfill_under_throttling_5xx_and_resets_completes_with_every_item_correct() {
+    const ITEMS: usize = 10_000;
+    let world = World::new().await;
+    put_items(&world.client, &world.table, seed_items(ITEMS)).await;
+    let faults = Faults {
+        throughput_exceeded: 0.10,
+        throttling: 0.10,
+        server_error: 0.03,
+        unavailable: 0.02,
+        reset_before: 0.01,
+        reset_after: 0.01,
+        ..Faults::default()
+    };
+    let proxy = FaultProxy::start(&endpoint(), faults).await.unwrap();
+    let runner = world.runner_via(&proxy.endpoint, backfill());
+    let mut options = RunOptions::default();
+    options.backfill.segments = Some(4);
+    options.backfill.batch_size = Some(500);
+    let report = runner.run(&options).await.expect("the run survives the faults");
+    assert!(report.succeeded(), "{report:?}");
+
+    let summary = &report.migrations[0].backfills[0];
+    let reasons = summary.retry_reasons.by_reason();
+    eprintln!("retries: {reasons:?}; proxy: {:?}", proxy.stats());
+    assert_eq!(
+        (summary.counts.processed, summary.counts.modified, summary.counts.failed),
+        (ITEMS as u64, ITEMS as u64, 0)
+    );
+    for reason in ["throttled", "server error (5xx)", "connection error"] {
+        assert!(reasons.get(reason).is_some_and(|n| *n > 0), "{reason} retries counted: {reasons:?}");
+    }
+    assert!(ProxyStats::get(&proxy.stats().throttled) > 0 && ProxyStats::get(&proxy.stats().resets) > 0);
+
+    let items = scan_all(&world.client, &world.table).await;
+    assert_eq!(items.len(), ITEMS);
+    assert!(items.iter().all(is_migrated), "every item correct");
+    assert_eq!(world.attempts().await.pop().map(|a| a.state), Some(AttemptState::Succeeded));
+    assert!(get_item(&world.client, &world.history, "LOCK", "LOCK").await.is_none(), "lock released");
+}
+
+#[tokio::test]
+async fn partial_batch_answers_lose_nothing_in_batch_mode() {
+    const ITEMS: usize = 5_000;
+    let world = World::new().await;
+    put_items(&world.client, &world.table, seed_items(ITEMS)).await;
+    let faults = Faults { partial_batch: 0.5, throughput_exceeded: 0.05, ..Faults::default() };
+    let proxy = FaultProxy::start(&endpoint(), faults).await.unwrap();
+    let runner = world.runner_via(&proxy.endpoint, backfill());
+    let mut options = RunOptions::default();
+    options.backfill.write_mode = Some(WriteMode::Batch);
+    let report = runner.run(&options).await.unwrap();
+    assert!(report.succeeded(), "{report:?}");
+    let summary = &report.migrations[0].backfills[0];
+    assert!(ProxyStats::get(&proxy.stats().partial_batches) > 10, "{:?}", proxy.stats());
+    assert!(summary.retries > summary.retry_reasons.total(), "unprocessed items were resent: {summary:?}");
+    assert_eq!((summary.counts.modified, summary.counts.failed), (ITEMS as u64, 0));
+    assert!(scan_all(&world.client, &world.table).await.iter().all(is_migrated));
+}
+
+#[tokio::test]
+async fn the_heartbeat_and_checkpoints_survive_throttling_of_their_own_writes() {
+    const ITEMS: usize = 1_000;
+    let mut world = World::new().await;
+    world.lease = Duration::from_secs(3);
+    put_items(&world.client, &world.table, seed_items(ITEMS)).await;
+    // Half of the lock's writes (PutItem to take it, UpdateItem to renew it; the backfill's own
+    // UpdateItems too) and of the fenced history and checkpoint writes (TransactWriteItems) are
+    // throttled, while a slow backfill runs for several lease lengths.
+    let faults = Faults {
+        throughput_exceeded: 0.5,
+        operations: Some(vec!["TransactWriteItems".into(), "PutItem".into(), "UpdateItem".into()]),
+        ..Faults::default()
+    };
+    let proxy = FaultProxy::start(&endpoint(), faults).await.unwrap();
+    let runner = world.runner_via(&proxy.endpoint, backfill());
+    let mut options = RunOptions::default();
+    // 2 segments × 10 pages × a 1 s pause: the run lasts well over two lease lengths.
+    options.backfill.segments = Some(2);
+    options.backfill.batch_size = Some(50);
+    options.backfill.batch_delay = Some(Duration::from_millis(1000));
+    let running = tokio::spawn(async move { runner.run(&options).await });
+
+    // While it runs, past two lease lengths, another runner must still find the lock held.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let contender = world.runner(backfill());
+    let refused = contender.run(&RunOptions::default()).await;
+    assert!(matches!(refused, Err(dynamigrate::Error::LockHeld(_))), "{refused:?}");
+
+    let report = running.await.unwrap().expect("no lost lease, no failed checkpoint");
+    assert!(report.succeeded(), "{report:?}");
+    assert!(ProxyStats::get(&proxy.stats().throttled) > 10, "{:?}", proxy.stats());
+    assert!(scan_all(&world.client, &world.table).await.iter().all(is_migrated));
+    assert!(get_item(&world.client, &world.history, "LOCK", "LOCK").await.is_none());
+}
