@@ -61,7 +61,7 @@ ddb_start() {
     [ -n "$port" ] || port=$(ddb_free_port)
     log="${TMPDIR:-/tmp}/dynamodb-local-$port.log"
     # -sharedDb: one database whatever the access key and region, so every process sees the same tables.
-    java -Xmx512m -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$dir/DynamoDBLocal.jar" \
+    java -Xmx"${DDB_HEAP:-512m}" -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$dir/DynamoDBLocal.jar" \
         -inMemory -sharedDb -disableTelemetry -port "$port" >"$log" 2>&1 &
     DDB_PID=$!
     DDB_ENDPOINT="http://127.0.0.1:$port"

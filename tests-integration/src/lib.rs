@@ -234,6 +234,17 @@ impl World {
         Self { client, table, history: unique_name("history"), config: None, lease: dynamigrate::lock::DEFAULT_LEASE }
     }
 
+    /// A world on an existing table (the benchmark seeds its own).
+    pub async fn new_for_table(table: &str) -> Self {
+        Self {
+            client: client().await,
+            table: table.to_string(),
+            history: unique_name("history"),
+            config: None,
+            lease: dynamigrate::lock::DEFAULT_LEASE,
+        }
+    }
+
     /// Writes a config file for this world and passes it with `--config` from then on.
     pub fn with_config(mut self, toml: &str) -> Self {
         let path = std::env::temp_dir().join(format!("{}.toml", unique_name("dynamigrate")));

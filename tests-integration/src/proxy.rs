@@ -64,7 +64,8 @@ pub struct Faults {
 pub struct Capacity {
     pub write_units_per_second: f64,
     pub read_units_per_second: f64,
-    /// Unused capacity kept for bursts, in seconds of capacity (DynamoDB keeps up to 300 s).
+    /// Unused capacity kept for bursts, in seconds of capacity (DynamoDB keeps up to 300 s);
+    /// 0 keeps none beyond one unit.
     pub burst_seconds: f64,
 }
 
@@ -111,7 +112,7 @@ struct Bucket {
 
 impl Bucket {
     fn new(rate: f64, burst_seconds: f64) -> Self {
-        Self { rate, max: (rate * burst_seconds).max(rate), tokens: 0.0, refilled: Instant::now() }
+        Self { rate, max: (rate * burst_seconds).max(1.0), tokens: 0.0, refilled: Instant::now() }
     }
 
     fn refill(&mut self) {
@@ -496,12 +497,15 @@ mod tests {
     #[test]
     fn a_bucket_admits_while_it_holds_tokens_and_refills_at_its_rate() {
         let mut bucket = Bucket::new(100.0, 300.0);
-        assert!(!bucket.admit(), "starts empty: no unused capacity yet");
+        assert_eq!(bucket.tokens, 0.0, "starts empty: no unused capacity yet");
         bucket.refilled -= Duration::from_millis(500);
         assert!(bucket.admit());
         assert!((bucket.tokens - 50.0).abs() < 1.0, "{}", bucket.tokens);
         bucket.charge(60.0);
         assert!(!bucket.admit(), "in debt after overspending");
+        bucket.refilled -= Duration::from_secs(1000);
+        bucket.refill();
+        assert_eq!(bucket.tokens, 30_000.0, "at most 300 s of unused capacity is kept");
     }
 
     #[test]

@@ -31,6 +31,8 @@ async fn a_backfill_under_throttling_5xx_and_resets_completes_with_every_item_co
     let mut options = RunOptions::default();
     options.backfill.segments = Some(4);
     options.backfill.batch_size = Some(500);
+    // These throttles are random, not about load: this test is about retries, not the limiter.
+    options.backfill.rate_mode = Some(dynamigrate::backfill::RateMode::Fixed);
     let report = runner.run(&options).await.expect("the run survives the faults");
     assert!(report.succeeded(), "{report:?}");
 
@@ -63,6 +65,7 @@ async fn partial_batch_answers_lose_nothing_in_batch_mode() {
     let runner = world.runner_via(&proxy.endpoint, backfill());
     let mut options = RunOptions::default();
     options.backfill.write_mode = Some(WriteMode::Batch);
+    options.backfill.rate_mode = Some(dynamigrate::backfill::RateMode::Fixed);
     let report = runner.run(&options).await.unwrap();
     assert!(report.succeeded(), "{report:?}");
     let summary = &report.migrations[0].backfills[0];
@@ -78,17 +81,18 @@ async fn the_heartbeat_and_checkpoints_survive_throttling_of_their_own_writes() 
     let mut world = World::new().await;
     world.lease = Duration::from_secs(3);
     put_items(&world.client, &world.table, seed_items(ITEMS)).await;
-    // Half of the lock's writes (PutItem to take it, UpdateItem to renew it; the backfill's own
+    // A third of the lock's writes (PutItem to take it, UpdateItem to renew it; the backfill's own
     // UpdateItems too) and of the fenced history and checkpoint writes (TransactWriteItems) are
     // throttled, while a slow backfill runs for several lease lengths.
     let faults = Faults {
-        throughput_exceeded: 0.5,
+        throughput_exceeded: 0.35,
         operations: Some(vec!["TransactWriteItems".into(), "PutItem".into(), "UpdateItem".into()]),
         ..Faults::default()
     };
     let proxy = FaultProxy::start(&endpoint(), faults).await.unwrap();
     let runner = world.runner_via(&proxy.endpoint, backfill());
     let mut options = RunOptions::default();
+    options.backfill.rate_mode = Some(dynamigrate::backfill::RateMode::Fixed);
     // 2 segments × 10 pages × a 1 s pause: the run lasts well over two lease lengths.
     options.backfill.segments = Some(2);
     options.backfill.batch_size = Some(50);
@@ -106,4 +110,72 @@ async fn the_heartbeat_and_checkpoints_survive_throttling_of_their_own_writes() 
     assert!(ProxyStats::get(&proxy.stats().throttled) > 10, "{:?}", proxy.stats());
     assert!(scan_all(&world.client, &world.table).await.iter().all(is_migrated));
     assert!(get_item(&world.client, &world.history, "LOCK", "LOCK").await.is_none());
+}
+
+/// Write units the proxy saw consumed, with when: sampled every second while a run goes on.
+async fn sample_write_units(
+    proxy: &FaultProxy,
+    running: &tokio::task::JoinHandle<dynamigrate::RunReport>,
+) -> Vec<(std::time::Instant, f64)> {
+    let mut samples = vec![(std::time::Instant::now(), proxy.stats().write_units())];
+    while !running.is_finished() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        samples.push((std::time::Instant::now(), proxy.stats().write_units()));
+    }
+    samples
+}
+
+#[tokio::test]
+async fn the_adaptive_limiter_settles_just_under_a_provisioned_write_capacity() {
+    const ITEMS: usize = 6_000;
+    const W: f64 = 250.0;
+    let world = World::new().await;
+    put_items(&world.client, &world.table, seed_items(ITEMS)).await;
+    // Plenty of read capacity: this is about writes. Each item is well under 1 KB: 1 WCU a write.
+    // Half a second of burst credit: DynamoDB banks up to 300 s of unused capacity, which lets a
+    // window run above W; the band is about the limiter's steady state, not about that credit.
+    let mut capacity = dynamigrate_tests::proxy::Capacity::new(W, 100_000.0);
+    capacity.burst_seconds = 0.5;
+    let faults = Faults { capacity: Some(capacity), ..Faults::default() };
+    let proxy = FaultProxy::start(&endpoint(), faults).await.unwrap();
+    let runner = world.runner_via(&proxy.endpoint, backfill());
+    let running = tokio::spawn(async move { runner.run(&RunOptions::default()).await.expect("run") });
+    let samples = sample_write_units(&proxy, &running).await;
+    let report = running.await.unwrap();
+    assert!(report.succeeded(), "{report:?}");
+
+    // After a warm-up of 8 s, up to the last sample before the end.
+    const WARM_UP: usize = 8;
+    assert!(samples.len() > WARM_UP + 5, "the run must outlast the warm-up: {} samples", samples.len());
+    let ((t0, u0), (t1, u1)) = (samples[WARM_UP], samples[samples.len() - 2]);
+    let sustained = (u1 - u0) / t1.duration_since(t0).as_secs_f64();
+    let requests = ProxyStats::get(&proxy.stats().requests) as f64;
+    let throttled_share = ProxyStats::get(&proxy.stats().throttled) as f64 / requests;
+    eprintln!(
+        "sustained {sustained:.1} WCU/s of {W}; throttled {:.2}% of {requests} requests",
+        throttled_share * 100.0
+    );
+    assert!((0.8 * W..=1.0 * W).contains(&sustained), "sustained {sustained:.1} WCU/s for a capacity of {W}");
+    let summary = &report.migrations[0].backfills[0];
+    assert!(summary.retry_reasons.by_reason().contains_key("throttled"), "the limiter met throttling: {summary:?}");
+    assert!(scan_all(&world.client, &world.table).await.iter().all(is_migrated));
+}
+
+#[tokio::test]
+async fn fixed_caps_hold_the_write_rate_without_throttling() {
+    const ITEMS: usize = 1_500;
+    let world = World::new().await;
+    put_items(&world.client, &world.table, seed_items(ITEMS)).await;
+    let proxy = FaultProxy::start(&endpoint(), Faults::default()).await.unwrap();
+    let runner = world.runner_via(&proxy.endpoint, backfill());
+    let mut options = RunOptions::default();
+    options.backfill.max_wcu = Some(200.0);
+    options.backfill.rate_mode = Some(dynamigrate::backfill::RateMode::Fixed);
+    let report = runner.run(&options).await.unwrap();
+    assert!(report.succeeded(), "{report:?}");
+    let summary = &report.migrations[0].backfills[0];
+    let per_second = summary.write_units / (summary.duration_ms as f64 / 1000.0);
+    eprintln!("{:.0} WCU in {} ms: {per_second:.1} WCU/s", summary.write_units, summary.duration_ms);
+    assert!(summary.write_units >= ITEMS as f64, "consumed capacity is reported: {summary:?}");
+    assert!(per_second <= 200.0 * 1.05, "the cap holds: {per_second:.1} WCU/s");
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
+use dynamigrate::backfill::RateMode;
 use dynamigrate::{BackfillSettings, MigrationId, WriteMode};
 
 #[derive(Debug, Parser)]
@@ -134,6 +135,25 @@ pub struct BackfillArgs {
     /// How many sample diffs a dry run prints [default: 5]
     #[arg(long, value_name = "N")]
     pub sample_diffs: Option<usize>,
+    /// At most this many items per second [default: no cap]
+    #[arg(long, value_name = "ITEMS_PER_S", value_parser = positive)]
+    pub rate: Option<f64>,
+    /// At most this many write capacity units per second, as DynamoDB reports them consumed
+    #[arg(long, value_name = "UNITS_PER_S", value_parser = positive)]
+    pub max_wcu: Option<f64>,
+    /// At most this many read capacity units per second for the scan
+    #[arg(long, value_name = "UNITS_PER_S", value_parser = positive)]
+    pub max_rcu: Option<f64>,
+    /// adaptive: also back off on throttling and creep back up; fixed: only the caps [default: adaptive]
+    #[arg(long, value_name = "MODE")]
+    pub rate_mode: Option<RateMode>,
+}
+
+fn positive(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() => Ok(n),
+        _ => Err(format!("{value:?} is not a positive number")),
+    }
 }
 
 impl BackfillArgs {
@@ -147,6 +167,10 @@ impl BackfillArgs {
             write_mode: self.write_mode,
             failures_file: self.failures_file.clone(),
             sample_diffs: self.sample_diffs,
+            rate: self.rate,
+            max_wcu: self.max_wcu,
+            max_rcu: self.max_rcu,
+            rate_mode: self.rate_mode,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use dynamigrate::history::DEFAULT_HISTORY_TABLE;
 use dynamigrate::lock::DEFAULT_LEASE;
+use dynamigrate::BackfillSettings;
 use serde::Deserialize;
 
 pub const DEFAULT_CONFIG_FILE: &str = "dynamigrate.toml";
@@ -36,6 +37,11 @@ pub struct StageConfig {
     /// Ask the user to type the stage name before changing anything. Default: true for `prod`.
     pub confirm: Option<bool>,
     pub lease_seconds: Option<u64>,
+    /// Backfill rate caps for this stage: items/s, write and read capacity units/s, fixed|adaptive.
+    pub rate: Option<f64>,
+    pub max_wcu: Option<f64>,
+    pub max_rcu: Option<f64>,
+    pub rate_mode: Option<String>,
 }
 
 /// Settings given on the command line; each wins over the file.
@@ -49,7 +55,7 @@ pub struct Overrides {
 }
 
 /// One stage with every setting decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Stage {
     pub name: String,
     pub table: Option<String>,
@@ -60,6 +66,8 @@ pub struct Stage {
     pub history_table: String,
     pub confirm: bool,
     pub lease: Duration,
+    /// Backfill settings from the stage; the command line's win over them.
+    pub backfill: BackfillSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +118,24 @@ pub fn resolve(file: Option<(&Path, &ConfigFile)>, name: &str, cli: &Overrides) 
         (None, _) => StageConfig::default(),
     };
     let lease_seconds = stage.lease_seconds.or(file.lease_seconds).unwrap_or(DEFAULT_LEASE.as_secs());
+    let rate_mode = stage
+        .rate_mode
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e: String| ConfigError::Invalid(format!("stage {name}: rate_mode: {e}")))?;
+    for (key, value) in [("rate", stage.rate), ("max_wcu", stage.max_wcu), ("max_rcu", stage.max_rcu)] {
+        if value.is_some_and(|v| v <= 0.0 || !v.is_finite()) {
+            return Err(ConfigError::Invalid(format!("stage {name}: {key} must be a positive number")));
+        }
+    }
+    let backfill = BackfillSettings {
+        rate: stage.rate,
+        max_wcu: stage.max_wcu,
+        max_rcu: stage.max_rcu,
+        rate_mode,
+        ..BackfillSettings::default()
+    };
     if lease_seconds < 3 {
         return Err(ConfigError::Invalid(format!("lease_seconds = {lease_seconds} is too short; use 3 or more")));
     }
@@ -128,6 +154,7 @@ pub fn resolve(file: Option<(&Path, &ConfigFile)>, name: &str, cli: &Overrides) 
             .unwrap_or_else(|| DEFAULT_HISTORY_TABLE.to_string()),
         confirm: stage.confirm.unwrap_or(name == "prod" || name == "production"),
         lease: Duration::from_secs(lease_seconds),
+        backfill,
     })
 }
 
@@ -148,6 +175,8 @@ mod tests {
         region = "eu-west-1"
         profile = "prod"
         history_table = "prod_history"
+        max_wcu = 500
+        rate_mode = "fixed"
         [stages.prod.tables]
         orders = "prod-orders"
     "#;
@@ -164,6 +193,8 @@ mod tests {
         assert_eq!(stage.history_table, "prod_history");
         assert_eq!(stage.tables.get("orders").map(String::as_str), Some("prod-orders"));
         assert!(stage.confirm, "prod confirms by default");
+        assert_eq!(stage.backfill.max_wcu, Some(500.0));
+        assert_eq!(stage.backfill.rate_mode, Some(dynamigrate::backfill::RateMode::Fixed));
         let dev = resolve(Some((Path::new("x.toml"), &file)), "dev", &Overrides::default()).unwrap();
         assert_eq!(dev.history_table, "team_history");
         assert!(!dev.confirm);
@@ -191,6 +222,14 @@ mod tests {
         let stage = resolve(None, "prod", &Overrides { table: Some("t".into()), ..Overrides::default() }).unwrap();
         assert_eq!(stage.history_table, DEFAULT_HISTORY_TABLE);
         assert!(stage.confirm);
+    }
+
+    #[test]
+    fn bad_rate_settings_are_rejected() {
+        for bad in ["max_wcu = -1", "rate_mode = \"fast\""] {
+            let file = parse(&format!("[stages.dev]\n{bad}\n")).unwrap();
+            assert!(resolve(Some((Path::new("x.toml"), &file)), "dev", &Overrides::default()).is_err(), "{bad}");
+        }
     }
 
     #[test]

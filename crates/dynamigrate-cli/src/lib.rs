@@ -134,7 +134,7 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
                 dry_run,
                 wait: Duration::from_secs(wait.wait),
                 ignore_missing,
-                backfill: backfill.settings(),
+                backfill: backfill.settings().or(&stage.backfill),
             };
             if !dry_run && stage.confirm && !global.yes {
                 let plan = runner.plan_up(&options).await?;
@@ -153,8 +153,12 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
         }
         Command::Down { steps, to, dry_run, wait, backfill } => {
             let target = to.map_or(DownTarget::Steps(steps.unwrap_or(1)), DownTarget::To);
-            let options =
-                DownOptions { target, dry_run, wait: Duration::from_secs(wait.wait), backfill: backfill.settings() };
+            let options = DownOptions {
+                target,
+                dry_run,
+                wait: Duration::from_secs(wait.wait),
+                backfill: backfill.settings().or(&stage.backfill),
+            };
             if !dry_run && stage.confirm && !global.yes {
                 let plan = runner.plan_down(&options).await?;
                 if !plan.is_empty() {

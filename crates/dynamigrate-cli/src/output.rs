@@ -114,6 +114,17 @@ fn backfill_summary(out: &mut impl Write, b: &BackfillSummary) {
         b.items_per_second,
         b.segments
     );
+    if b.write_units > 0.0 || b.read_units > 0.0 {
+        let seconds = (b.duration_ms as f64 / 1000.0).max(1e-3);
+        let _ = writeln!(
+            out,
+            "  capacity: {:.0} WCU ({:.0}/s), {:.0} RCU ({:.0}/s)",
+            b.write_units,
+            b.write_units / seconds,
+            b.read_units,
+            b.read_units / seconds
+        );
+    }
     if let Some(reason) = &b.stopped {
         let _ = writeln!(out, "  stopped: {reason}; checkpoints are kept, `run` again to resume");
     }

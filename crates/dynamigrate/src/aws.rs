@@ -228,6 +228,14 @@ pub fn is_transient<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) 
     }
 }
 
+/// Whether an error is DynamoDB saying "too fast" (rather than 5xx or a network failure).
+pub fn is_throttling<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    matches!(
+        error.code(),
+        Some("ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded")
+    )
+}
+
 /// Waits before patience round `round` (1-based): full jitter up to 200 ms × 2^round, at most 10 s.
 pub async fn pause(round: u32) {
     let ceiling = Duration::from_millis(200).saturating_mul(1 << round.min(10)).min(Duration::from_secs(10));

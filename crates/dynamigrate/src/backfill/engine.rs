@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::scan::ScanError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeyType};
+use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::checkpoint::{Checkpoint, CheckpointStore, Counts};
 use super::failures::FailureLog;
 use super::meter::{Meter, ReportScope, Reporter};
+use super::rate::{Controller, RateControl, RateMode};
 use super::settings::{choose_segments, DEFAULT_CONCURRENCY, DEFAULT_MAX_FAILURES, DEFAULT_SAMPLE_DIFFS};
 use super::value::Item;
 use super::{write, Backfill, BackfillSummary, Guard, ItemDiff, Transform, WriteMode};
@@ -43,6 +44,7 @@ pub(crate) struct Engine {
     pub stop: CancellationToken,
     pub diffs: Mutex<Vec<ItemDiff>>,
     pub sample_diffs: usize,
+    pub rate: Arc<RateControl>,
 }
 
 impl Engine {
@@ -98,6 +100,7 @@ pub(crate) struct Page {
     pub items: Vec<Item>,
     pub scanned: u64,
     pub last_key: Option<Item>,
+    pub read_units: f64,
 }
 
 impl ScanSpec {
@@ -175,9 +178,11 @@ impl ScanSpec {
             .set_projection_expression(self.projection.clone())
             .set_expression_attribute_names(self.used_names())
             .set_expression_attribute_values((!self.values.is_empty()).then(|| self.values.clone()))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await?;
         Ok(Page {
+            read_units: output.consumed_capacity.as_ref().and_then(|c| c.capacity_units).unwrap_or(0.0),
             scanned: output.scanned_count.max(0) as u64,
             items: output.items.unwrap_or_default(),
             last_key: output.last_evaluated_key.filter(|k| !k.is_empty()),
@@ -270,6 +275,8 @@ pub(crate) async fn run(spec: Backfill<'_>, transform: Arc<Transform>) -> anyhow
     }
 
     let concurrency = settings.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1);
+    let limits = settings.rate_limits();
+    let adaptive = limits.mode == RateMode::Adaptive && !ctx.dry_run;
     let failures_path = settings.failures_file.clone().unwrap_or_else(|| FailureLog::default_path(&ctx.migration_id));
     let engine = Arc::new(Engine {
         client: ctx.client.clone(),
@@ -288,7 +295,9 @@ pub(crate) async fn run(spec: Backfill<'_>, transform: Arc<Transform>) -> anyhow
         stop: ctx.cancel.child_token(),
         diffs: Mutex::new(Vec::new()),
         sample_diffs: settings.sample_diffs.unwrap_or(DEFAULT_SAMPLE_DIFFS),
+        rate: Arc::new(RateControl::new(&limits, adaptive)),
     });
+    let controller = adaptive.then(|| Controller::spawn(engine.rate.clone(), env.retry_stats.clone()));
     let reporter = Reporter::spawn(
         engine.meter.clone(),
         ReportScope {
@@ -297,6 +306,7 @@ pub(crate) async fn run(spec: Backfill<'_>, transform: Arc<Transform>) -> anyhow
             total_segments,
             mode: ctx.progress_mode,
             dry_run: ctx.dry_run,
+            rate: Some(engine.rate.clone()),
         },
     );
 
@@ -326,6 +336,9 @@ pub(crate) async fn run(spec: Backfill<'_>, transform: Arc<Transform>) -> anyhow
         }
     }
     reporter.finish().await;
+    if let Some(controller) = controller {
+        controller.finish().await;
+    }
 
     let completed = engine.meter.segments_done.load(Relaxed) == u64::from(total_segments);
     if let Some(error) = first_error {
@@ -360,7 +373,9 @@ async fn run_segment(
     delay: Duration,
 ) -> Result<(), Error> {
     while !engine.stop.is_cancelled() {
+        let reserved = engine.rate.read().await;
         let page = engine.scan.page(&engine.client, &checkpoint).await?;
+        engine.rate.was_read(reserved, page.read_units);
         engine.meter.scanned.fetch_add(page.scanned, Relaxed);
         engine.meter.filtered_out.fetch_add(page.scanned.saturating_sub(page.items.len() as u64), Relaxed);
         let mut counts = write::process_page(engine, page.items).await;
@@ -418,6 +433,8 @@ fn summarize(spec: &Backfill<'_>, engine: &Engine, run: &RunFacts) -> BackfillSu
         conflicts: engine.meter.conflicts.load(Relaxed),
         retries: engine.meter.retries.load(Relaxed) + run.retry_reasons.total(),
         retry_reasons: run.retry_reasons,
+        write_units: engine.rate.write_milliunits.load(Relaxed) as f64 / 1000.0,
+        read_units: engine.rate.read_milliunits.load(Relaxed) as f64 / 1000.0,
         resumed: run.resumed,
         completed: run.completed,
         stopped,

@@ -72,6 +72,8 @@ pub struct ReportScope {
     pub total_segments: u32,
     pub mode: ProgressMode,
     pub dry_run: bool,
+    /// Shown on the progress line: the current limit and whether it is backing off.
+    pub rate: Option<Arc<super::rate::RateControl>>,
 }
 
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -157,8 +159,9 @@ fn status_line(meter: &Meter, scope: &ReportScope, rate: f64) -> String {
         }
         None => format!("{settled} items, segments {done_segments}/{}", scope.total_segments),
     };
+    let limit = scope.rate.as_ref().and_then(|r| r.describe()).map(|l| format!(" ({l})")).unwrap_or_default();
     format!(
-        "{position} | scanned {}, {modified} {}, skipped {}, failed {}, conflicts {} | {rate:.0} items/s",
+        "{position} | scanned {}, {modified} {}, skipped {}, failed {}, conflicts {} | {rate:.0} items/s{limit}",
         c.scanned,
         c.modified,
         c.skipped,
@@ -207,6 +210,7 @@ mod tests {
             total_segments: 8,
             mode: ProgressMode::Hidden,
             dry_run: false,
+            rate: None,
         };
         assert_eq!(progress_permille(&meter, &scope), 250);
         assert!(status_line(&meter, &scope, 0.0).contains("segments 2/8"));
@@ -224,6 +228,7 @@ mod tests {
             total_segments: 4,
             mode: ProgressMode::Hidden,
             dry_run: false,
+            rate: None,
         };
         assert_eq!(progress_permille(&meter, &scope), 150);
         assert!(status_line(&meter, &scope, 10.0).contains("150/~1000 items (15.0% of an estimate), ETA 85s"));

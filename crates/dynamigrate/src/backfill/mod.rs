@@ -29,6 +29,7 @@ pub(crate) mod checkpoint;
 mod engine;
 mod failures;
 mod meter;
+pub mod rate;
 mod settings;
 mod value;
 mod write;
@@ -41,6 +42,7 @@ use serde::Serialize;
 
 pub use change::{Change, Expressions, Guard};
 pub use checkpoint::Counts;
+pub use rate::{RateLimits, RateMode};
 pub use settings::{choose_segments, BackfillSettings, WriteMode};
 pub use value::{display, key_json, Item};
 
@@ -181,6 +183,29 @@ impl<'a> Backfill<'a> {
     }
 
     /// How often an item is re-read and transformed again after a conflict before it counts as failed.
+    /// At most this many items per second.
+    pub fn rate(mut self, items_per_second: f64) -> Self {
+        self.settings.rate = Some(items_per_second);
+        self
+    }
+
+    /// At most this many write capacity units per second.
+    pub fn max_wcu(mut self, units_per_second: f64) -> Self {
+        self.settings.max_wcu = Some(units_per_second);
+        self
+    }
+
+    /// At most this many read capacity units per second.
+    pub fn max_rcu(mut self, units_per_second: f64) -> Self {
+        self.settings.max_rcu = Some(units_per_second);
+        self
+    }
+
+    pub fn rate_mode(mut self, mode: RateMode) -> Self {
+        self.settings.rate_mode = Some(mode);
+        self
+    }
+
     pub fn max_conflict_retries(mut self, retries: u32) -> Self {
         self.max_conflict_retries = retries;
         self
@@ -247,6 +272,9 @@ pub struct BackfillSummary {
     pub retries: u64,
     /// SDK retries by reason.
     pub retry_reasons: crate::aws::RetryCounts,
+    /// Capacity consumed, as DynamoDB reported it.
+    pub write_units: f64,
+    pub read_units: f64,
     /// Continued from checkpoints an earlier, interrupted run left.
     pub resumed: bool,
     /// Every segment was scanned to its end.

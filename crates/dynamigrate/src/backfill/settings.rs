@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::rate::{RateLimits, RateMode};
+
 /// How changed items are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,6 +52,14 @@ pub struct BackfillSettings {
     pub failures_file: Option<PathBuf>,
     /// How many sample diffs a dry run shows. Default 5.
     pub sample_diffs: Option<usize>,
+    /// At most this many items per second.
+    pub rate: Option<f64>,
+    /// At most this many write capacity units per second (as DynamoDB reports them consumed).
+    pub max_wcu: Option<f64>,
+    /// At most this many read capacity units per second for the scan.
+    pub max_rcu: Option<f64>,
+    /// Adaptive (default): also back off on throttling and creep back up. Fixed: only the caps.
+    pub rate_mode: Option<RateMode>,
 }
 
 pub const DEFAULT_CONCURRENCY: usize = 16;
@@ -68,6 +78,20 @@ impl BackfillSettings {
             write_mode: self.write_mode.or(fallback.write_mode),
             failures_file: self.failures_file.clone().or_else(|| fallback.failures_file.clone()),
             sample_diffs: self.sample_diffs.or(fallback.sample_diffs),
+            rate: self.rate.or(fallback.rate),
+            max_wcu: self.max_wcu.or(fallback.max_wcu),
+            max_rcu: self.max_rcu.or(fallback.max_rcu),
+            rate_mode: self.rate_mode.or(fallback.rate_mode),
+        }
+    }
+
+    /// The rate caps these settings ask for.
+    pub fn rate_limits(&self) -> RateLimits {
+        RateLimits {
+            items_per_second: self.rate,
+            write_units_per_second: self.max_wcu,
+            read_units_per_second: self.max_rcu,
+            mode: self.rate_mode.unwrap_or_default(),
         }
     }
 }

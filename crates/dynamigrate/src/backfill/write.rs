@@ -8,15 +8,16 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{ConsumedCapacity, DeleteRequest, PutRequest, ReturnConsumedCapacity, WriteRequest};
 use tokio::task::JoinSet;
 
 use super::change::{Change, Expressions};
 use super::checkpoint::Counts;
 use super::engine::Engine;
+use super::rate::WriteTicket;
 use super::value::{key_text, Item};
 use super::{ItemDiff, WriteMode};
-use crate::aws::{is_transient, pause, PATIENCE_ROUNDS};
+use crate::aws::{is_throttling, is_transient, pause, PATIENCE_ROUNDS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
@@ -97,6 +98,7 @@ async fn process_each(engine: &Arc<Engine>, items: Vec<Item>) -> Counts {
     let mut counts = Counts::default();
     let mut tasks = JoinSet::new();
     for item in items {
+        engine.rate.item().await;
         let Ok(permit) = engine.writes.clone().acquire_owned().await else { break };
         let engine = engine.clone();
         tasks.spawn(async move {
@@ -119,8 +121,9 @@ async fn process_each(engine: &Arc<Engine>, items: Vec<Item>) -> Counts {
 enum WriteError {
     /// The guard failed: the item changed since it was read.
     Conflict,
-    /// Throttled, 5xx, timed out or disconnected even after the SDK's retries: wait and try again.
-    Transient(String),
+    /// Throttled (true) or 5xx, timed out or disconnected, even after the SDK's retries: wait and
+    /// try again.
+    Transient(String, bool),
     Failed(String),
 }
 
@@ -145,13 +148,13 @@ async fn process_item(engine: &Engine, item: Item) -> Verdict {
         match write_guarded(engine, &key, &current, &change).await {
             Ok(()) => return engine.count(Verdict::Modified, 1),
             Err(WriteError::Failed(error)) => return engine.fail(&key, &error),
-            Err(WriteError::Transient(error)) if patience < PATIENCE_ROUNDS => {
+            Err(WriteError::Transient(error, _)) if patience < PATIENCE_ROUNDS => {
                 patience += 1;
                 engine.meter.retries.fetch_add(1, Relaxed);
                 tracing::debug!("write of {} still failing after the SDK's retries, waiting: {error}", key_text(&key));
                 pause(patience).await;
             }
-            Err(WriteError::Transient(error)) => return engine.fail(&key, &error),
+            Err(WriteError::Transient(error, _)) => return engine.fail(&key, &error),
             Err(WriteError::Conflict) => {
                 conflicts += 1;
                 let landed = change.apply(&current);
@@ -175,12 +178,15 @@ async fn process_item(engine: &Engine, item: Item) -> Verdict {
     engine.fail(&key, &message)
 }
 
+/// One guarded write, paced by the write-capacity limiter and charged with what it consumed.
 async fn write_guarded(engine: &Engine, key: &Item, read: &Item, change: &Change) -> Result<(), WriteError> {
     let change = &change.as_update(read, &engine.key_names);
     let e = Expressions::build(change, read, &engine.guard, &engine.key_names).map_err(WriteError::Failed)?;
     let names = Some(e.names.into_iter().collect());
     let values = (!e.values.is_empty()).then(|| e.values.into_iter().collect());
     let client = &engine.client;
+    let ticket = engine.rate.write().await;
+    let consumed = |c: Option<ConsumedCapacity>| c.and_then(|c| c.capacity_units).unwrap_or(0.0);
     let result = match change {
         Change::Update { .. } => client
             .update_item()
@@ -190,12 +196,11 @@ async fn write_guarded(engine: &Engine, key: &Item, read: &Item, change: &Change
             .condition_expression(e.condition)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-            .map(drop)
+            .map(|output| consumed(output.consumed_capacity))
             .map_err(classify),
-        // `as_update` has turned a Put into an Update.
-        Change::Put(_) => Err(WriteError::Failed("internal error: a Put reached the guarded writer".into())),
         Change::Delete => client
             .delete_item()
             .table_name(&engine.table)
@@ -203,13 +208,32 @@ async fn write_guarded(engine: &Engine, key: &Item, read: &Item, change: &Change
             .condition_expression(e.condition)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-            .map(drop)
+            .map(|output| consumed(output.consumed_capacity))
             .map_err(classify),
-        Change::Skip => Ok(()),
+        // `as_update` has turned a Put into an Update.
+        Change::Put(_) => Err(WriteError::Failed("internal error: a Put reached the guarded writer".into())),
+        Change::Skip => Ok(0.0),
     };
-    result
+    settle(engine, ticket, &result);
+    result.map(drop)
+}
+
+/// Charges the limiter with what a write consumed: DynamoDB's figure, nothing if it was throttled,
+/// the usual cost if the condition failed (a failed conditional write is still charged).
+fn settle(engine: &Engine, ticket: WriteTicket, result: &Result<f64, WriteError>) {
+    let spent = match result {
+        Ok(units) => *units,
+        Err(WriteError::Transient(_, true)) => {
+            engine.rate.throttled.fetch_add(1, Relaxed);
+            0.0
+        }
+        Err(WriteError::Conflict) => ticket.reserved(),
+        Err(_) => 0.0,
+    };
+    engine.rate.wrote(ticket, spent);
 }
 
 fn classify<E>(error: SdkError<E, HttpResponse>) -> WriteError
@@ -219,7 +243,8 @@ where
     if error.code() == Some("ConditionalCheckFailedException") {
         WriteError::Conflict
     } else if is_transient(&error) {
-        WriteError::Transient(DisplayErrorContext(error).to_string())
+        let throttled = is_throttling(&error);
+        WriteError::Transient(DisplayErrorContext(error).to_string(), throttled)
     } else {
         WriteError::Failed(DisplayErrorContext(error).to_string())
     }
@@ -227,13 +252,15 @@ where
 
 /// At most this many items per BatchWriteItem call (DynamoDB's limit).
 const BATCH_LIMIT: usize = 25;
-/// Rounds of resending unprocessed items before they count as failed.
-const MAX_UNPROCESSED_ROUNDS: u32 = 10;
+/// Rounds of resending unprocessed items before they count as failed. Unprocessed items are
+/// DynamoDB's way of saying "slower": they must wait (backoff up to 5 s a round), not fail.
+const MAX_UNPROCESSED_ROUNDS: u32 = 30;
 
 async fn process_batch(engine: &Arc<Engine>, items: Vec<Item>) -> Counts {
     let mut counts = Counts::default();
     let mut requests: Vec<(Item, WriteRequest)> = Vec::new();
     for item in items {
+        engine.rate.item().await;
         let key = engine.key_of(&item);
         let change = match engine.transform(&key, &item) {
             Ok(change) => change,
@@ -295,10 +322,18 @@ async fn write_batch(engine: &Engine, mut pending: Vec<(Item, WriteRequest)>) ->
     let (mut round, mut patience) = (0, 0);
     while round <= MAX_UNPROCESSED_ROUNDS {
         let requests: Vec<WriteRequest> = pending.iter().map(|(_, r)| r.clone()).collect();
-        let result = engine.client.batch_write_item().request_items(&engine.table, requests).send().await;
+        let ticket = engine.rate.write().await;
+        let request = engine.client.batch_write_item().request_items(&engine.table, requests);
+        let result = request.return_consumed_capacity(ReturnConsumedCapacity::Total).send().await;
+        let spent =
+            result.as_ref().map_or(0.0, |o| o.consumed_capacity().iter().filter_map(|c| c.capacity_units).sum());
+        engine.rate.wrote(ticket, spent);
         let unprocessed = match result {
             Ok(output) => output.unprocessed_items.and_then(|mut u| u.remove(&engine.table)).unwrap_or_default(),
             Err(error) if is_transient(&error) && patience < PATIENCE_ROUNDS => {
+                if is_throttling(&error) {
+                    engine.rate.throttled.fetch_add(1, Relaxed);
+                }
                 patience += 1;
                 engine.meter.retries.fetch_add(pending.len() as u64, Relaxed);
                 pause(patience).await;
@@ -317,6 +352,8 @@ async fn write_batch(engine: &Engine, mut pending: Vec<(Item, WriteRequest)>) ->
         if unprocessed.is_empty() {
             return counts;
         }
+        // Unprocessed items are DynamoDB saying "too fast": the same signal as throttling.
+        engine.rate.throttled.fetch_add(1, Relaxed);
         pending.retain(|(_, request)| unprocessed.contains(request));
         engine.meter.retries.fetch_add(pending.len() as u64, Relaxed);
         tokio::time::sleep(backoff(round)).await;
@@ -344,11 +381,11 @@ async fn write_one(engine: &Engine, key: &Item, request: WriteRequest) -> Verdic
         };
         match result {
             Ok(()) => return engine.count(Verdict::Modified, 1),
-            Err(WriteError::Transient(_)) if patience < PATIENCE_ROUNDS => {
+            Err(WriteError::Transient(_, _)) if patience < PATIENCE_ROUNDS => {
                 patience += 1;
                 pause(patience).await;
             }
-            Err(WriteError::Failed(error) | WriteError::Transient(error)) => return engine.fail(key, &error),
+            Err(WriteError::Failed(error) | WriteError::Transient(error, _)) => return engine.fail(key, &error),
             Err(WriteError::Conflict) => {
                 return engine.fail(key, "unexpected condition failure on an unconditional write")
             }

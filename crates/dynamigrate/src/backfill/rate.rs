@@ -1,0 +1,436 @@
+//! Rate control: how fast a backfill may go.
+//!
+//! Three caps, each a token bucket: items per second (`--rate`), write capacity units per second
+//! (`--max-wcu`) and read capacity units per second (`--max-rcu`). The capacity buckets are charged
+//! with the `ConsumedCapacity` DynamoDB reports for each request, so they count what the table
+//! really spends, not a guess. A caller reserves what it expects to spend (a running average) and
+//! settles the difference afterwards, so many concurrent writers do not all wake up at once and
+//! overshoot.
+//!
+//! In adaptive mode the write rate also follows the table. It starts at 100 WCU/s and doubles every
+//! half second until the table first throttles (slow start: no opening burst of throttled
+//! requests). On throttling it drops to 90% of what was actually consumed over the last two seconds
+//! (multiplicative decrease), never below a quarter of the best rate sustained; after each quiet
+//! second it climbs by a fixed step (additive increase): quickly back to 95% of the rate at which
+//! the table last throttled, then slowly. On a provisioned table it settles just under the capacity
+//! instead of living on retries. It reads every throttle as "too fast"; where throttling does not
+//! follow the load, use fixed mode and the caps.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::aws::RetryStats;
+
+/// How the write rate is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateMode {
+    /// Only the configured caps.
+    Fixed,
+    /// The caps, and below them back off on throttling and creep back up.
+    #[default]
+    Adaptive,
+}
+
+impl std::str::FromStr for RateMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fixed" => Ok(Self::Fixed),
+            "adaptive" => Ok(Self::Adaptive),
+            other => Err(format!("unknown rate mode {other:?}: use fixed or adaptive")),
+        }
+    }
+}
+
+/// A token bucket that may go into debt: a reservation larger than what is there is granted at once
+/// and paid back by waiting. It saves at most 100 ms of rate: enough to smooth many concurrent
+/// writers, too little to outrun the cap (a second of saved tokens kept a lowered rate from
+/// biting for seconds).
+#[derive(Debug)]
+struct Bucket {
+    /// Units per second; `f64::INFINITY` for no limit.
+    rate: f64,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl Bucket {
+    fn new(rate: f64) -> Self {
+        // Empty at the start: a cap must hold from the first second, not after a free burst.
+        Self { rate, tokens: 0.0, refilled: Instant::now() }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        if self.rate.is_finite() {
+            let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+            self.tokens = (self.tokens + elapsed * self.rate).min(self.rate * BURST);
+        }
+        self.refilled = now;
+    }
+
+    /// Takes `units` and says how long to wait before using them.
+    fn reserve(&mut self, units: f64, now: Instant) -> Duration {
+        if !self.rate.is_finite() {
+            return Duration::ZERO;
+        }
+        self.refill(now);
+        self.tokens -= units;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
+
+    /// Settles a reservation with what was really spent (positive: more than reserved).
+    fn settle(&mut self, extra: f64) {
+        if self.rate.is_finite() {
+            self.tokens -= extra;
+        }
+    }
+
+    fn set_rate(&mut self, rate: f64, now: Instant) {
+        self.refill(now);
+        // Slowing down takes effect at once: saved tokens would let the old pace run on.
+        if rate < self.rate {
+            self.tokens = self.tokens.min(0.0);
+        }
+        self.rate = rate;
+    }
+}
+
+/// Seconds of rate a bucket may save up.
+const BURST: f64 = 0.1;
+
+/// A bucket shared by all workers, with a running estimate of what one request costs.
+#[derive(Debug)]
+struct Pacer {
+    bucket: Mutex<Bucket>,
+    /// Average units per request, in thousandths.
+    average_milli: AtomicU64,
+}
+
+impl Pacer {
+    fn new(rate: f64) -> Self {
+        Self { bucket: Mutex::new(Bucket::new(rate)), average_milli: AtomicU64::new(1000) }
+    }
+
+    fn estimate(&self) -> f64 {
+        self.average_milli.load(Relaxed) as f64 / 1000.0
+    }
+
+    async fn reserve(&self, units: f64) {
+        let wait = self.bucket.lock().map(|mut b| b.reserve(units, Instant::now())).unwrap_or_default();
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn settle(&self, reserved: f64, spent: f64) {
+        if let Ok(mut bucket) = self.bucket.lock() {
+            bucket.settle(spent - reserved);
+        }
+        // Learn the cost only from requests that consumed capacity: a throttled request costs
+        // nothing, and counting it would shrink the estimate and let more requests through
+        // exactly when the table is pushing back. Exponentially weighted: recent ones count most.
+        if spent > 0.0 {
+            let average = self.estimate() * 0.9 + spent * 0.1;
+            self.average_milli.store((average * 1000.0) as u64, Relaxed);
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        self.bucket.lock().map(|b| b.rate).unwrap_or(f64::INFINITY)
+    }
+
+    fn set_rate(&self, rate: f64) {
+        if let Ok(mut bucket) = self.bucket.lock() {
+            bucket.set_rate(rate, Instant::now());
+        }
+    }
+}
+
+/// The caps a run asks for.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct RateLimits {
+    pub items_per_second: Option<f64>,
+    pub write_units_per_second: Option<f64>,
+    pub read_units_per_second: Option<f64>,
+    pub mode: RateMode,
+}
+
+/// A reservation of write capacity, to settle with what the write consumed.
+#[must_use]
+pub struct WriteTicket {
+    reserved: f64,
+}
+
+impl WriteTicket {
+    pub fn reserved(&self) -> f64 {
+        self.reserved
+    }
+}
+
+/// Rate control for one backfill.
+pub struct RateControl {
+    items: Option<Pacer>,
+    writes: Pacer,
+    reads: Option<Pacer>,
+    /// Write units consumed, in thousandths: what the adaptive controller measures.
+    pub write_milliunits: AtomicU64,
+    pub read_milliunits: AtomicU64,
+    /// Throttled requests the engine saw after the SDK's retries (the SDK's own are in RetryStats).
+    pub throttled: AtomicU64,
+    backing_off: std::sync::atomic::AtomicBool,
+    ceiling: f64,
+}
+
+impl RateControl {
+    /// `adaptive` says whether a [`Controller`] will steer the write rate: without a known cap it
+    /// then starts slow and doubles until the table pushes back (slow start), instead of opening
+    /// with a burst of throttled requests.
+    pub fn new(limits: &RateLimits, adaptive: bool) -> Self {
+        let ceiling = limits.write_units_per_second.unwrap_or(f64::INFINITY);
+        let start = if adaptive { ceiling.min(SLOW_START_RATE) } else { ceiling };
+        Self {
+            items: limits.items_per_second.map(Pacer::new),
+            writes: Pacer::new(start),
+            reads: limits.read_units_per_second.map(Pacer::new),
+            write_milliunits: AtomicU64::new(0),
+            read_milliunits: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+            backing_off: std::sync::atomic::AtomicBool::new(false),
+            ceiling,
+        }
+    }
+
+    /// Waits until one more item may be processed.
+    pub async fn item(&self) {
+        if let Some(items) = &self.items {
+            items.reserve(1.0).await;
+        }
+    }
+
+    /// Waits until a write of the usual cost may be sent; settle it with [`Self::wrote`].
+    pub async fn write(&self) -> WriteTicket {
+        let reserved = self.writes.estimate();
+        self.writes.reserve(reserved).await;
+        WriteTicket { reserved }
+    }
+
+    /// Settles a write with the capacity DynamoDB says it consumed.
+    pub fn wrote(&self, ticket: WriteTicket, consumed_units: f64) {
+        self.writes.settle(ticket.reserved, consumed_units);
+        self.write_milliunits.fetch_add((consumed_units * 1000.0) as u64, Relaxed);
+    }
+
+    /// Waits until a scan page of the usual cost may be read.
+    pub async fn read(&self) -> f64 {
+        match &self.reads {
+            Some(reads) => {
+                let reserved = reads.estimate();
+                reads.reserve(reserved).await;
+                reserved
+            }
+            None => 0.0,
+        }
+    }
+
+    pub fn was_read(&self, reserved: f64, consumed_units: f64) {
+        if let Some(reads) = &self.reads {
+            reads.settle(reserved, consumed_units);
+        }
+        self.read_milliunits.fetch_add((consumed_units * 1000.0) as u64, Relaxed);
+    }
+
+    /// The current write cap in units per second (infinite when there is none).
+    pub fn write_rate(&self) -> f64 {
+        self.writes.rate()
+    }
+
+    pub fn is_backing_off(&self) -> bool {
+        self.backing_off.load(Relaxed)
+    }
+
+    /// For the progress line: "limit 95 WCU/s, backing off".
+    pub fn describe(&self) -> Option<String> {
+        let rate = self.write_rate();
+        let mut parts = Vec::new();
+        if rate.is_finite() {
+            let state = if self.is_backing_off() { ", backing off" } else { "" };
+            parts.push(format!("limit {rate:.0} WCU/s{state}"));
+        }
+        if let Some(items) = &self.items {
+            parts.push(format!("limit {:.0} items/s", items.rate()));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
+/// The adaptive controller: watches throttling and the consumed write capacity, sets the write rate.
+pub struct Controller {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+const TICK: Duration = Duration::from_millis(250);
+/// Where slow start begins, in write units per second, and how often it doubles.
+const SLOW_START_RATE: f64 = 100.0;
+const SLOW_START_DOUBLING: Duration = Duration::from_millis(500);
+const MEASURE_OVER: Duration = Duration::from_secs(2);
+const DECREASE: f64 = 0.9;
+/// The adaptive rate never falls below this share of the best rate sustained.
+const FLOOR: f64 = 0.25;
+/// After a decrease, wait this long before climbing again.
+const HOLD: Duration = Duration::from_secs(1);
+
+impl Controller {
+    pub fn spawn(rate: Arc<RateControl>, retries: Arc<RetryStats>) -> Self {
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut samples: VecDeque<(Instant, u64)> = VecDeque::new();
+            let throttles = || retries.throttled() + rate.throttled.load(Relaxed);
+            let mut seen_throttles = throttles();
+            let mut last_change = Instant::now();
+            let mut slow_start = rate.write_rate() < rate.ceiling;
+            // What the table sustained when it last pushed back: its capacity, as far as we know.
+            let mut capacity: Option<f64> = None;
+            // The best rate sustained so far: backing off below a quarter of it cannot be what the
+            // table needs (throttling that does not follow our rate, e.g. a flaky service, would
+            // otherwise drive the rate to nothing).
+            let mut best = 0.0_f64;
+            loop {
+                tokio::select! {
+                    () = stopped.cancelled() => return,
+                    () = tokio::time::sleep(TICK) => {}
+                }
+                let now = Instant::now();
+                samples.push_back((now, rate.write_milliunits.load(Relaxed)));
+                while samples.front().is_some_and(|(t, _)| now.duration_since(*t) > MEASURE_OVER) {
+                    samples.pop_front();
+                }
+                let consumed = match (samples.front(), samples.back()) {
+                    (Some((t0, u0)), Some((t1, u1))) if t1 > t0 => {
+                        (u1 - u0) as f64 / 1000.0 / t1.duration_since(*t0).as_secs_f64()
+                    }
+                    _ => 0.0,
+                };
+                if samples.len() > 4 {
+                    best = best.max(consumed);
+                }
+                let current = throttles();
+                let since_change = now.duration_since(last_change);
+                if current > seen_throttles {
+                    seen_throttles = current;
+                    if since_change >= HOLD / 2 && consumed > 0.0 {
+                        capacity = Some(capacity.map_or(consumed, |c| c * 0.5 + consumed * 0.5));
+                        let new_rate = (consumed * DECREASE).max(best * FLOOR).min(rate.ceiling).max(1.0);
+                        rate.writes.set_rate(new_rate);
+                        slow_start = false;
+                        rate.backing_off.store(true, Relaxed);
+                        last_change = now;
+                        tracing::debug!("throttled at {consumed:.1} WCU/s: write rate down to {new_rate:.1}");
+                    }
+                } else if slow_start && since_change >= SLOW_START_DOUBLING {
+                    let new_rate = (rate.write_rate() * 2.0).min(rate.ceiling);
+                    rate.writes.set_rate(new_rate);
+                    slow_start = new_rate < rate.ceiling;
+                    last_change = now;
+                } else if let Some(capacity) = capacity.filter(|_| since_change >= HOLD) {
+                    // Additive increase: quickly back to 95% of the known capacity, then a slow
+                    // creep, so the rate spends its time just under what the table sustains.
+                    let step = if rate.write_rate() < capacity * 0.95 { 0.02 } else { 0.0025 };
+                    let new_rate = (rate.write_rate() + capacity * step).min(rate.ceiling);
+                    rate.writes.set_rate(new_rate);
+                    rate.backing_off.store(false, Relaxed);
+                    last_change = now;
+                }
+            }
+        });
+        Self { stop, task }
+    }
+
+    pub async fn finish(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_paces_to_its_rate_and_lets_debt_be_paid_by_waiting() {
+        let start = Instant::now();
+        let mut bucket = Bucket::new(100.0);
+        bucket.refilled = start;
+        let wait = bucket.reserve(50.0, start);
+        assert!((wait.as_secs_f64() - 0.5).abs() < 1e-6, "starts empty: {wait:?}");
+        // After ten idle seconds only 100 ms of rate is saved: 10 units.
+        let wait = bucket.reserve(60.0, start + Duration::from_secs(10));
+        assert!((wait.as_secs_f64() - 0.5).abs() < 1e-6, "{wait:?}");
+        // Slowing down drops what was saved.
+        bucket.tokens = 10.0;
+        bucket.set_rate(50.0, start + Duration::from_secs(10));
+        assert!(bucket.tokens <= 0.0);
+    }
+
+    #[test]
+    fn no_limit_never_waits() {
+        let mut bucket = Bucket::new(f64::INFINITY);
+        assert_eq!(bucket.reserve(1e9, Instant::now()), Duration::ZERO);
+    }
+
+    #[test]
+    fn settling_charges_the_difference_and_learns_the_cost() {
+        let pacer = Pacer::new(10.0);
+        pacer.settle(1.0, 3.0);
+        assert!((pacer.estimate() - 1.2).abs() < 1e-3);
+        let tokens = pacer.bucket.lock().unwrap().tokens;
+        assert!(tokens < -1.9, "charged the 2 units more than reserved: {tokens}");
+        pacer.settle(1.2, 0.0);
+        assert!((pacer.estimate() - 1.2).abs() < 1e-3, "a throttled request teaches nothing");
+    }
+}
+
+#[cfg(test)]
+mod pacing {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sixteen_workers_hold_the_rate() {
+        let control = Arc::new(RateControl::new(
+            &RateLimits { write_units_per_second: Some(225.0), ..Default::default() },
+            false,
+        ));
+        let done = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (control, done) = (control.clone(), done.clone());
+            tasks.push(tokio::spawn(async move {
+                while start.elapsed() < Duration::from_secs(3) {
+                    let ticket = control.write().await;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    control.wrote(ticket, 1.0);
+                    done.fetch_add(1, Relaxed);
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let per_second = done.load(Relaxed) as f64 / start.elapsed().as_secs_f64();
+        eprintln!("{per_second:.1}/s");
+        assert!(per_second < 240.0, "{per_second}");
+    }
+}

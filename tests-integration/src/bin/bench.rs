@@ -1,0 +1,337 @@
+//! The benchmark: dynamigrate's backfill against a minimal raw-SDK loop doing the same requests at
+//! the same concurrency, on DynamoDB Local; and, through the capacity proxy, how close the adaptive
+//! limiter gets to a provisioned write capacity. Run it with `scripts/bench.sh` (see
+//! docs/benchmarks.md).
+//!
+//!   bench [ITEMS] [--concurrency C] [--segments S] [--capacity W] [--only VARIANT]
+//!   bench worker VARIANT TABLE      (internal: one measured run in its own process)
+//!
+//! Each variant runs in a child process that reports its own CPU time (getrusage) and peak RSS
+//! (VmHWM), so the numbers are the client's alone.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::Client;
+use dynamigrate::backfill::RateMode;
+use dynamigrate::{RunOptions, WriteMode};
+use dynamigrate_tests::fixtures::{expected_metadata, item_number, AddMetadata};
+use dynamigrate_tests::proxy::{Capacity, FaultProxy, Faults, ProxyStats};
+use dynamigrate_tests::{client, create_table, endpoint, put_items, seed_items, unique_name, World};
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+const VARIANTS: [&str; 4] = ["raw-update", "dynamigrate-update", "raw-batch", "dynamigrate-batch"];
+
+struct Options {
+    items: usize,
+    concurrency: usize,
+    segments: u32,
+    capacity: f64,
+    only: Option<String>,
+}
+
+fn parse(args: &[String]) -> Options {
+    let mut options = Options { items: 200_000, concurrency: 16, segments: 4, capacity: 500.0, only: None };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().cloned().unwrap_or_default();
+        match arg.as_str() {
+            "--concurrency" => options.concurrency = value().parse().unwrap_or(16),
+            "--segments" => options.segments = value().parse().unwrap_or(4),
+            "--capacity" => options.capacity = value().parse().unwrap_or(500.0),
+            "--only" => options.only = Some(value()),
+            n => options.items = n.replace('_', "").parse().unwrap_or(options.items),
+        }
+    }
+    options
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("worker") {
+        let options = parse(&args[3..]);
+        worker(&args[1], &args[2], &options).await;
+        return;
+    }
+    let options = parse(&args);
+    let client = client().await;
+    println!(
+        "dynamigrate benchmark: {} items, concurrency {}, {} segments, DynamoDB Local at {}",
+        options.items,
+        options.concurrency,
+        options.segments,
+        endpoint()
+    );
+    // Warm DynamoDB Local's JIT first, so the first measured variant is not penalised.
+    let warm = unique_name("bench-warmup");
+    create_table(&client, &warm).await;
+    put_items(&client, &warm, seed_items(20_000)).await;
+    run_worker("raw-update", &warm, &args).await;
+
+    let mut results: HashMap<&str, serde_json::Value> = HashMap::new();
+    for variant in VARIANTS.iter().filter(|v| options.only.as_deref().is_none_or(|o| v.contains(o))) {
+        let table = unique_name(&format!("bench-{variant}"));
+        create_table(&client, &table).await;
+        let seeding = Instant::now();
+        put_items(&client, &table, seed_items(options.items)).await;
+        eprintln!("seeded {} items in {:.1}s", options.items, seeding.elapsed().as_secs_f64());
+        let result = run_worker(variant, &table, &args).await;
+        verify(&client, &table, options.items).await;
+        print_result(variant, &result);
+        results.insert(variant, result);
+        client.delete_table().table_name(&table).send().await.ok();
+    }
+    for mode in ["update", "batch"] {
+        let (Some(raw), Some(ours)) =
+            (results.get(format!("raw-{mode}").as_str()), results.get(format!("dynamigrate-{mode}").as_str()))
+        else {
+            continue;
+        };
+        let ratio = ours["items_per_second"].as_f64().unwrap_or(0.0) / raw["items_per_second"].as_f64().unwrap_or(1.0);
+        let cpu = ours["cpu_ms_per_1000"].as_f64().unwrap_or(0.0) / raw["cpu_ms_per_1000"].as_f64().unwrap_or(1.0);
+        println!("{mode:>6} mode: dynamigrate / raw loop = {ratio:.2}x throughput, {cpu:.2}x client CPU per item");
+    }
+    if options.only.as_deref().is_none_or(|o| o == "capacity") {
+        capacity_run(&client, &options).await;
+    }
+}
+
+async fn run_worker(variant: &str, table: &str, args: &[String]) -> serde_json::Value {
+    let exe = std::env::current_exe().expect("bench executable");
+    let output = tokio::process::Command::new(exe)
+        .arg("worker")
+        .arg(variant)
+        .arg(table)
+        .args(args)
+        .output()
+        .await
+        .expect("run worker");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|_| panic!("worker {variant} failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr)))
+}
+
+fn print_result(variant: &str, r: &serde_json::Value) {
+    println!(
+        "{variant:>20}: {:>7.0} items/s  {:>6.1} s  client CPU {:>6.1} ms/1000 items  peak RSS {:>5.1} MB",
+        r["items_per_second"].as_f64().unwrap_or(0.0),
+        r["seconds"].as_f64().unwrap_or(0.0),
+        r["cpu_ms_per_1000"].as_f64().unwrap_or(0.0),
+        r["peak_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0,
+    );
+}
+
+/// Every item must be migrated, whoever did it.
+async fn verify(client: &Client, table: &str, items: usize) {
+    let all = dynamigrate_tests::scan_all(client, table).await;
+    let migrated = all.iter().filter(|i| dynamigrate_tests::fixtures::is_migrated(i)).count();
+    assert_eq!((all.len(), migrated), (items, items), "{table}: not every item was migrated");
+}
+
+/// One measured run, in this process; prints JSON with its own CPU time and peak RSS.
+async fn worker(variant: &str, table: &str, options: &Options) {
+    let started = Instant::now();
+    let items = match variant {
+        "raw-update" => raw_loop(table, options, false).await,
+        "raw-batch" => raw_loop(table, options, true).await,
+        "dynamigrate-update" => ours(table, options, WriteMode::Update).await,
+        "dynamigrate-batch" => ours(table, options, WriteMode::Batch).await,
+        other => panic!("unknown variant {other}"),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds();
+    println!(
+        "{}",
+        json!({
+            "variant": variant, "items": items, "seconds": seconds,
+            "items_per_second": items as f64 / seconds,
+            "cpu_seconds": cpu, "cpu_ms_per_1000": cpu * 1000.0 / items.max(1) as f64 * 1000.0,
+            "peak_rss_kb": peak_rss_kb(),
+        })
+    );
+}
+
+async fn ours(table: &str, options: &Options, mode: WriteMode) -> u64 {
+    let mut world = World::new_for_table(table).await;
+    world.history = unique_name("bench-history");
+    let runner = world.runner_via(&endpoint(), vec![Box::new(AddMetadata { fail_every: None, too_large: None })]);
+    let mut run = RunOptions::default();
+    run.backfill.segments = Some(options.segments);
+    run.backfill.concurrency = Some(options.concurrency);
+    run.backfill.write_mode = Some(mode);
+    let report = runner.run(&run).await.expect("backfill");
+    assert!(report.succeeded(), "{report:?}");
+    report.migrations[0].outcome.items_modified
+}
+
+/// The minimal loop a careful script would write: parallel scan, the same conditional update (or a
+/// BatchWriteItem of whole items), the same concurrency, the SDK's default client.
+async fn raw_loop(table: &str, options: &Options, batch: bool) -> u64 {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = Client::new(&sdk);
+    let permits = Arc::new(Semaphore::new(options.concurrency));
+    let written = Arc::new(AtomicU64::new(0));
+    let mut segments = JoinSet::new();
+    for segment in 0..options.segments {
+        let (client, permits, written, table, total) =
+            (client.clone(), permits.clone(), written.clone(), table.to_string(), options.segments);
+        segments.spawn(async move {
+            let mut start = None;
+            loop {
+                let page = client
+                    .scan()
+                    .table_name(&table)
+                    .segment(segment as i32)
+                    .total_segments(total as i32)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .expect("scan");
+                let mut writes = JoinSet::new();
+                let items = page.items.unwrap_or_default();
+                if batch {
+                    for chunk in items.chunks(25) {
+                        let requests: Vec<WriteRequest> = chunk
+                            .iter()
+                            .map(|item| {
+                                let mut new = item.clone();
+                                new.insert("metadata".into(), expected_metadata(item_number(item)));
+                                new.insert("version".into(), AttributeValue::N("2".into()));
+                                let put = PutRequest::builder().set_item(Some(new)).build().expect("put");
+                                WriteRequest::builder().put_request(put).build()
+                            })
+                            .collect();
+                        let permit = permits.clone().acquire_owned().await.expect("permit");
+                        let (client, table, written) = (client.clone(), table.clone(), written.clone());
+                        writes.spawn(async move {
+                            let _permit = permit;
+                            let mut pending = requests;
+                            while !pending.is_empty() {
+                                let n = pending.len() as u64;
+                                let out = client
+                                    .batch_write_item()
+                                    .request_items(&table, pending)
+                                    .send()
+                                    .await
+                                    .expect("batch");
+                                pending = out.unprocessed_items.and_then(|mut u| u.remove(&table)).unwrap_or_default();
+                                written.fetch_add(n - pending.len() as u64, Relaxed);
+                            }
+                        });
+                    }
+                } else {
+                    for item in items {
+                        let permit = permits.clone().acquire_owned().await.expect("permit");
+                        let (client, table, written) = (client.clone(), table.clone(), written.clone());
+                        writes.spawn(async move {
+                            let _permit = permit;
+                            client
+                                .update_item()
+                                .table_name(&table)
+                                .key("pk", item["pk"].clone())
+                                .key("sk", item["sk"].clone())
+                                .update_expression("SET #m = :m, #v = :v")
+                                .condition_expression(
+                                    "attribute_exists(pk) AND attribute_exists(sk) AND #n = :n AND #d = :d \
+                                     AND attribute_not_exists(#m) AND attribute_not_exists(#v)",
+                                )
+                                .expression_attribute_names("#m", "metadata")
+                                .expression_attribute_names("#v", "version")
+                                .expression_attribute_names("#n", "name")
+                                .expression_attribute_names("#d", "description")
+                                .expression_attribute_values(":m", expected_metadata(item_number(&item)))
+                                .expression_attribute_values(":v", AttributeValue::N("2".into()))
+                                .expression_attribute_values(":n", item["name"].clone())
+                                .expression_attribute_values(":d", item["description"].clone())
+                                .send()
+                                .await
+                                .expect("update");
+                            written.fetch_add(1, Relaxed);
+                        });
+                    }
+                }
+                while writes.join_next().await.is_some() {}
+                start = page.last_evaluated_key.filter(|k| !k.is_empty());
+                if start.is_none() {
+                    return;
+                }
+            }
+        });
+    }
+    while segments.join_next().await.is_some() {}
+    written.load(Relaxed)
+}
+
+/// Through the proxy at W write units per second: how much of W the adaptive limiter sustains,
+/// and what share of requests were throttled.
+async fn capacity_run(client: &Client, options: &Options) {
+    let w = options.capacity;
+    let items = (w * 60.0) as usize;
+    let table = unique_name("bench-capacity");
+    create_table(client, &table).await;
+    put_items(client, &table, seed_items(items)).await;
+    let faults = Faults { capacity: Some(Capacity::new(w, 1_000_000.0)), ..Faults::default() };
+    let proxy = FaultProxy::start(&endpoint(), faults).await.expect("proxy");
+    let mut world = World::new_for_table(&table).await;
+    world.history = unique_name("bench-history");
+    let runner = world.runner_via(&proxy.endpoint, vec![Box::new(AddMetadata { fail_every: None, too_large: None })]);
+    let mut run = RunOptions::default();
+    run.backfill.segments = Some(options.segments);
+    run.backfill.concurrency = Some(options.concurrency);
+    run.backfill.rate_mode = Some(RateMode::Adaptive);
+    let started = Instant::now();
+    let running = tokio::spawn(async move { runner.run(&run).await.expect("capacity run") });
+    let mut samples = vec![(Instant::now(), 0.0, 0_u64, 0_u64)];
+    while !running.is_finished() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let stats = proxy.stats();
+        samples.push((
+            Instant::now(),
+            stats.write_units(),
+            ProxyStats::get(&stats.requests),
+            ProxyStats::get(&stats.throttled),
+        ));
+    }
+    let report = running.await.expect("join");
+    assert!(report.succeeded());
+    let warm = samples.len().min(11) - 1;
+    let (t0, u0, r0, h0) = samples[warm];
+    let (t1, u1, r1, h1) = samples[samples.len().saturating_sub(2).max(warm)];
+    let sustained = (u1 - u0) / t1.duration_since(t0).as_secs_f64().max(1e-3);
+    let all_requests = ProxyStats::get(&proxy.stats().requests) as f64;
+    let all_throttled = ProxyStats::get(&proxy.stats().throttled) as f64;
+    println!(
+        "capacity mode at W = {w} WCU/s, {items} items in {:.1}s: sustained {sustained:.1} WCU/s ({:.1}% of W) after a 10 s warm-up; \
+         throttled {:.2}% of requests after warm-up, {:.2}% over the whole run",
+        started.elapsed().as_secs_f64(),
+        sustained * 100.0 / w,
+        (h1 - h0) as f64 * 100.0 / (r1 - r0).max(1) as f64,
+        all_throttled * 100.0 / all_requests.max(1.0),
+    );
+}
+
+fn cpu_seconds() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct we own; RUSAGE_SELF is always valid.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+fn peak_rss_kb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0.0)
+}
