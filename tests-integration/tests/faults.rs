@@ -139,7 +139,10 @@ async fn the_adaptive_limiter_settles_just_under_a_provisioned_write_capacity() 
     let faults = Faults { capacity: Some(capacity), ..Faults::default() };
     let proxy = FaultProxy::start(&endpoint(), faults).await.unwrap();
     let runner = world.runner_via(&proxy.endpoint, backfill());
-    let running = tokio::spawn(async move { runner.run(&RunOptions::default()).await.expect("run") });
+    const CONCURRENCY: usize = 16;
+    let mut options = RunOptions::default();
+    options.backfill.concurrency = Some(CONCURRENCY);
+    let running = tokio::spawn(async move { runner.run(&options).await.expect("run") });
     let samples = sample_write_units(&proxy, &running).await;
     let report = running.await.unwrap();
     assert!(report.succeeded(), "{report:?}");
@@ -155,7 +158,15 @@ async fn the_adaptive_limiter_settles_just_under_a_provisioned_write_capacity() 
         "sustained {sustained:.1} WCU/s of {W}; throttled {:.2}% of {requests} requests",
         throttled_share * 100.0
     );
-    assert!((0.8 * W..=1.0 * W).contains(&sustained), "sustained {sustained:.1} WCU/s for a capacity of {W}");
+    // The table itself lets through at most W per second plus what it had saved when the window
+    // opened (its burst credit) plus the requests in flight when it ran out (admitted, then charged):
+    // that slack, spread over the window, is the only way past W.
+    let window = t1.duration_since(t0).as_secs_f64();
+    let slack = (W * capacity.burst_seconds + CONCURRENCY as f64) / window;
+    assert!(
+        (0.8 * W..=W + slack).contains(&sustained),
+        "sustained {sustained:.1} WCU/s for a capacity of {W} (+{slack:.1} of the table's own slack)"
+    );
     let summary = &report.migrations[0].backfills[0];
     assert!(summary.retry_reasons.by_reason().contains_key("throttled"), "the limiter met throttling: {summary:?}");
     assert!(scan_all(&world.client, &world.table).await.iter().all(is_migrated));
