@@ -170,8 +170,9 @@ async fn ours(table: &str, options: &Options, mode: WriteMode) -> u64 {
     report.migrations[0].outcome.items_modified
 }
 
-/// The minimal loop a careful script would write: parallel scan, the same conditional update (or a
-/// BatchWriteItem of whole items), the same concurrency, the SDK's default client.
+/// The minimal loop a careful script would write: the same parallel scan (same filter), the same
+/// conditional update (or a BatchWriteItem of whole items), the same concurrency, finished tasks
+/// reaped as it goes, the SDK's default client. No checkpoints, no limiter, no progress.
 async fn raw_loop(table: &str, options: &Options, batch: bool) -> u64 {
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = Client::new(&sdk);
@@ -190,6 +191,10 @@ async fn raw_loop(table: &str, options: &Options, batch: bool) -> u64 {
                     .segment(segment as i32)
                     .total_segments(total as i32)
                     .set_exclusive_start_key(start)
+                    // The same scan dynamigrate sends for the migration's sk_prefix("METADATA").
+                    .filter_expression("begins_with(#sk, :sk)")
+                    .expression_attribute_names("#sk", "sk")
+                    .expression_attribute_values(":sk", AttributeValue::S("METADATA".into()))
                     .send()
                     .await
                     .expect("scan");
@@ -208,6 +213,7 @@ async fn raw_loop(table: &str, options: &Options, batch: bool) -> u64 {
                             })
                             .collect();
                         let permit = permits.clone().acquire_owned().await.expect("permit");
+                        while writes.try_join_next().is_some() {}
                         let (client, table, written) = (client.clone(), table.clone(), written.clone());
                         writes.spawn(async move {
                             let _permit = permit;
@@ -228,6 +234,7 @@ async fn raw_loop(table: &str, options: &Options, batch: bool) -> u64 {
                 } else {
                     for item in items {
                         let permit = permits.clone().acquire_owned().await.expect("permit");
+                        while writes.try_join_next().is_some() {}
                         let (client, table, written) = (client.clone(), table.clone(), written.clone());
                         writes.spawn(async move {
                             let _permit = permit;

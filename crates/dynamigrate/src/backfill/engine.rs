@@ -372,10 +372,18 @@ async fn run_segment(
     mut checkpoint: Checkpoint,
     delay: Duration,
 ) -> Result<(), Error> {
-    while !engine.stop.is_cancelled() {
-        let reserved = engine.rate.read().await;
-        let page = engine.scan.page(&engine.client, &checkpoint).await?;
-        engine.rate.was_read(reserved, page.read_units);
+    let mut next = Some(fetch(engine.clone(), checkpoint.clone()));
+    while let Some(fetching) = next.take() {
+        if engine.stop.is_cancelled() {
+            fetching.abort();
+            return Ok(());
+        }
+        let page = fetching.await.map_err(|e| Error::Config(format!("a scan task failed: {e}")))??;
+        // Read the following page while this one is written: the scan's latency hides behind the
+        // writes. (With a delay between pages the pause comes first, as asked.)
+        if let (Some(key), true) = (&page.last_key, delay.is_zero()) {
+            next = Some(fetch(engine.clone(), Checkpoint { last_key: Some(key.clone()), ..checkpoint.clone() }));
+        }
         engine.meter.scanned.fetch_add(page.scanned, Relaxed);
         engine.meter.filtered_out.fetch_add(page.scanned.saturating_sub(page.items.len() as u64), Relaxed);
         let mut counts = write::process_page(engine, page.items).await;
@@ -390,14 +398,25 @@ async fn run_segment(
             engine.meter.segments_done.fetch_add(1, Relaxed);
             return Ok(());
         }
-        if !delay.is_zero() {
+        if next.is_none() {
             tokio::select! {
-                () = engine.stop.cancelled() => {}
+                () = engine.stop.cancelled() => return Ok(()),
                 () = tokio::time::sleep(delay) => {}
             }
+            next = Some(fetch(engine.clone(), checkpoint.clone()));
         }
     }
     Ok(())
+}
+
+/// Reads one page of a segment in its own task, paced by the read-capacity limiter.
+fn fetch(engine: Arc<Engine>, at: Checkpoint) -> tokio::task::JoinHandle<Result<Page, Error>> {
+    tokio::spawn(async move {
+        let reserved = engine.rate.read().await;
+        let page = engine.scan.page(&engine.client, &at).await?;
+        engine.rate.was_read(reserved, page.read_units);
+        Ok(page)
+    })
 }
 
 /// How a backfill run went, beyond the counters.

@@ -100,6 +100,11 @@ async fn process_each(engine: &Arc<Engine>, items: Vec<Item>) -> Counts {
     for item in items {
         engine.rate.item().await;
         let Ok(permit) = engine.writes.clone().acquire_owned().await else { break };
+        // Reap finished tasks as we go: a finished task's memory is held until it is joined, and a
+        // page holds thousands of items. This keeps memory proportional to the concurrency.
+        while let Some(joined) = tasks.try_join_next() {
+            counts.tally(verdict_of(joined), 1);
+        }
         let engine = engine.clone();
         tasks.spawn(async move {
             let _permit = permit;
@@ -107,15 +112,16 @@ async fn process_each(engine: &Arc<Engine>, items: Vec<Item>) -> Counts {
         });
     }
     while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(verdict) => counts.tally(verdict, 1),
-            Err(error) => {
-                tracing::error!("an item task failed: {error}");
-                counts.tally(Verdict::Failed, 1);
-            }
-        }
+        counts.tally(verdict_of(joined), 1);
     }
     counts
+}
+
+fn verdict_of(joined: Result<Verdict, tokio::task::JoinError>) -> Verdict {
+    joined.unwrap_or_else(|error| {
+        tracing::error!("an item task failed: {error}");
+        Verdict::Failed
+    })
 }
 
 enum WriteError {
@@ -288,6 +294,11 @@ async fn process_batch(engine: &Arc<Engine>, items: Vec<Item>) -> Counts {
     while !rest.is_empty() {
         let chunk: Vec<_> = rest.drain(..rest.len().min(BATCH_LIMIT)).collect();
         let Ok(permit) = engine.writes.clone().acquire_owned().await else { break };
+        while let Some(joined) = tasks.try_join_next() {
+            if let Ok(batch) = joined {
+                counts.add(&batch);
+            }
+        }
         let engine = engine.clone();
         tasks.spawn(async move {
             let _permit = permit;
