@@ -7,10 +7,8 @@ use dynamigrate::runner::PlannedMigration;
 
 use crate::config::Stage;
 
-pub fn confirm(stage: &Stage, action: &str, plan: &[PlannedMigration], yes: bool) -> Result<(), String> {
-    if !stage.confirm || yes {
-        return Ok(());
-    }
+/// Shows the plan and asks for the stage name. Refuses without a terminal.
+pub fn confirm(stage: &Stage, action: &str, plan: &[PlannedMigration]) -> Result<(), String> {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "Stage {} asks for confirmation before it is changed.", stage.name);
     let _ = writeln!(err, "  {action} {} migration(s) on table {}", plan.len(), stage.table.as_deref().unwrap_or("?"));

@@ -136,20 +136,9 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
                 ignore_missing,
                 backfill: backfill.settings().or(&stage.backfill),
             };
-            if !dry_run && stage.confirm && !global.yes {
-                let plan = runner.plan_up(&options).await?;
-                if !plan.is_empty() {
-                    confirm::confirm(&stage, "apply", &plan, global.yes).map_err(Failure::invalid)?;
-                }
-            }
+            confirm_if_asked(&stage, global.yes || dry_run, "apply", runner.plan_up(&options)).await?;
             let _interrupt = stop_on_ctrl_c(runner.shutdown_token());
-            let report = runner.run(&options).await?;
-            if json {
-                output::json(&report)
-            } else {
-                output::run_report(&report)
-            }
-            Ok(if report.succeeded() { exit::OK } else { exit::FAILED })
+            Ok(print_run(&runner.run(&options).await?, json))
         }
         Command::Down { steps, to, dry_run, wait, backfill } => {
             let target = to.map_or(DownTarget::Steps(steps.unwrap_or(1)), DownTarget::To);
@@ -159,20 +148,9 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
                 wait: Duration::from_secs(wait.wait),
                 backfill: backfill.settings().or(&stage.backfill),
             };
-            if !dry_run && stage.confirm && !global.yes {
-                let plan = runner.plan_down(&options).await?;
-                if !plan.is_empty() {
-                    confirm::confirm(&stage, "roll back", &plan, global.yes).map_err(Failure::invalid)?;
-                }
-            }
+            confirm_if_asked(&stage, global.yes || dry_run, "roll back", runner.plan_down(&options)).await?;
             let _interrupt = stop_on_ctrl_c(runner.shutdown_token());
-            let report = runner.down(&options).await?;
-            if json {
-                output::json(&report)
-            } else {
-                output::run_report(&report)
-            }
-            Ok(if report.succeeded() { exit::OK } else { exit::FAILED })
+            Ok(print_run(&runner.down(&options).await?, json))
         }
         Command::Unlock { force } => {
             let outcome = runner.unlock(force).await?;
@@ -183,6 +161,38 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
             }
             Ok(exit::OK)
         }
+    }
+}
+
+/// Shows the plan and asks for the stage name when the stage wants confirmation and there is work;
+/// the plan is only computed then. A dry run, or `--yes`, never asks.
+async fn confirm_if_asked(
+    stage: &config::Stage,
+    skip: bool,
+    action: &str,
+    plan: impl std::future::Future<Output = Result<Vec<dynamigrate::runner::PlannedMigration>, dynamigrate::Error>>,
+) -> Result<(), Failure> {
+    if skip || !stage.confirm {
+        return Ok(());
+    }
+    let plan = plan.await?;
+    if plan.is_empty() {
+        return Ok(());
+    }
+    confirm::confirm(stage, action, &plan).map_err(Failure::invalid)
+}
+
+/// Prints what `run` or `down` did and says which exit code that means.
+fn print_run(report: &dynamigrate::RunReport, json: bool) -> u8 {
+    if json {
+        output::json(report)
+    } else {
+        output::run_report(report)
+    }
+    if report.succeeded() {
+        exit::OK
+    } else {
+        exit::FAILED
     }
 }
 

@@ -124,9 +124,6 @@ impl HistoryStore {
 
     /// Every attempt of every migration (strongly consistent). An absent table is an empty history.
     pub async fn attempts(&self) -> Result<Vec<Attempt>, Error> {
-        if !self.exists().await? {
-            return Ok(Vec::new());
-        }
         let mut pages = self
             .client
             .scan()
@@ -139,7 +136,12 @@ impl HistoryStore {
             .send();
         let mut attempts = Vec::new();
         while let Some(item) = pages.next().await {
-            let item = item.map_err(|e| Error::aws(format!("reading history table {}", self.table), e))?;
+            let item = match item {
+                Ok(item) => item,
+                // No table yet is an empty history (status and dry runs never create it).
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => break,
+                Err(e) => return Err(Error::aws(format!("reading history table {}", self.table), e)),
+            };
             let record: AttemptItem = serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|e| {
                 Error::Config(format!("history table {} holds an attempt this version cannot read: {e}", self.table))
             })?;
