@@ -193,6 +193,17 @@ fn new_bar(scope: &ReportScope) -> ProgressBar {
 mod tests {
     use super::*;
 
+    fn scope(estimated_items: u64, total_segments: u32) -> ReportScope {
+        ReportScope {
+            label: "x".into(),
+            estimated_items: Some(estimated_items),
+            total_segments,
+            mode: ProgressMode::Hidden,
+            dry_run: false,
+            rate: None,
+        }
+    }
+
     #[test]
     fn eta_is_readable() {
         assert_eq!(format_duration(42.4), "42s");
@@ -204,14 +215,7 @@ mod tests {
     fn without_an_estimate_progress_counts_segments() {
         let meter = Meter::default();
         meter.segments_done.store(2, Relaxed);
-        let scope = ReportScope {
-            label: "x".into(),
-            estimated_items: Some(0),
-            total_segments: 8,
-            mode: ProgressMode::Hidden,
-            dry_run: false,
-            rate: None,
-        };
+        let scope = scope(0, 8);
         assert_eq!(progress_permille(&meter, &scope), 250);
         assert!(status_line(&meter, &scope, 0.0).contains("segments 2/8"));
     }
@@ -222,14 +226,7 @@ mod tests {
         meter.scanned.store(1000, Relaxed);
         meter.processed.store(100, Relaxed);
         meter.filtered_out.store(50, Relaxed);
-        let scope = ReportScope {
-            label: "x".into(),
-            estimated_items: Some(1000),
-            total_segments: 4,
-            mode: ProgressMode::Hidden,
-            dry_run: false,
-            rate: None,
-        };
+        let scope = scope(1000, 4);
         assert_eq!(progress_permille(&meter, &scope), 150);
         assert!(status_line(&meter, &scope, 10.0).contains("150/~1000 items (15.0% of an estimate), ETA 85s"));
     }
