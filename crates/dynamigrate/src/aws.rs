@@ -236,10 +236,14 @@ pub fn is_throttling<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>)
     )
 }
 
-/// Waits before patience round `round` (1-based): full jitter up to 200 ms × 2^round, at most 10 s.
+/// Exponential backoff with full jitter: a random wait up to `base` × 2^round, at most `cap`.
+pub fn jittered_backoff(base: Duration, round: u32, cap: Duration) -> Duration {
+    base.saturating_mul(1 << round.min(10)).min(cap).mul_f64(fastrand::f64())
+}
+
+/// Waits before patience round `round` (1-based): up to 200 ms × 2^round, at most 10 s.
 pub async fn pause(round: u32) {
-    let ceiling = Duration::from_millis(200).saturating_mul(1 << round.min(10)).min(Duration::from_secs(10));
-    tokio::time::sleep(ceiling.mul_f64(fastrand::f64())).await;
+    tokio::time::sleep(jittered_backoff(Duration::from_millis(200), round, Duration::from_secs(10))).await;
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use super::engine::Engine;
 use super::rate::WriteTicket;
 use super::value::{key_text, Item};
 use super::{ItemDiff, WriteMode};
-use crate::aws::{is_throttling, is_transient, pause, PATIENCE_ROUNDS};
+use crate::aws::{is_throttling, is_transient, jittered_backoff, pause, PATIENCE_ROUNDS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
@@ -367,7 +367,8 @@ async fn write_batch(engine: &Engine, mut pending: Vec<(Item, WriteRequest)>) ->
         engine.rate.throttled.fetch_add(1, Relaxed);
         pending.retain(|(_, request)| unprocessed.contains(request));
         engine.meter.retries.fetch_add(pending.len() as u64, Relaxed);
-        tokio::time::sleep(backoff(round)).await;
+        // Unprocessed items: up to 50 ms × 2^round, at most 5 s.
+        tokio::time::sleep(jittered_backoff(Duration::from_millis(50), round, Duration::from_secs(5))).await;
         round += 1;
     }
     for (key, _) in pending {
@@ -402,10 +403,4 @@ async fn write_one(engine: &Engine, key: &Item, request: WriteRequest) -> Verdic
             }
         }
     }
-}
-
-/// Exponential backoff with full jitter: a random wait up to 50 ms × 2^round, capped at 5 s.
-pub(crate) fn backoff(round: u32) -> Duration {
-    let ceiling = Duration::from_millis(50).saturating_mul(1 << round.min(10)).min(Duration::from_secs(5));
-    ceiling.mul_f64(fastrand::f64())
 }
