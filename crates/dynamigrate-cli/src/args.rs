@@ -116,7 +116,7 @@ pub struct BackfillArgs {
     /// Writes in flight at once, across all segments [default: 16]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub concurrency: Option<u32>,
-    /// Items per scan page [default: DynamoDB's full 1 MB pages]
+    /// Items per scan page (a page also ends at 1 MB) [default: 1000]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
     pub batch_size: Option<i32>,
     /// Pause after each page of each segment, in milliseconds [default: 0]

@@ -4,7 +4,8 @@
 //! docs/benchmarks.md).
 //!
 //!   bench [ITEMS] [--concurrency C] [--segments S] [--capacity W] [--only VARIANT]
-//!   bench worker VARIANT TABLE      (internal: one measured run in its own process)
+//!   bench worker VARIANT TABLE      (one measured run in its own process)
+//!   bench seed TABLE ITEMS          (a seeded table, for profiling one worker by hand)
 //!
 //! Each variant runs in a child process that reports its own CPU time (getrusage) and peak RSS
 //! (VmHWM), so the numbers are the client's alone.
@@ -33,10 +34,21 @@ struct Options {
     segments: u32,
     capacity: f64,
     only: Option<String>,
+    /// Scan page size (Limit) for both loops; None = dynamigrate's default and full pages for the raw loop.
+    page: Option<i32>,
+    rate_mode: Option<RateMode>,
 }
 
 fn parse(args: &[String]) -> Options {
-    let mut options = Options { items: 200_000, concurrency: 16, segments: 4, capacity: 500.0, only: None };
+    let mut options = Options {
+        items: 200_000,
+        concurrency: 16,
+        segments: 4,
+        capacity: 500.0,
+        only: None,
+        page: None,
+        rate_mode: None,
+    };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = || args.next().cloned().unwrap_or_default();
@@ -45,6 +57,8 @@ fn parse(args: &[String]) -> Options {
             "--segments" => options.segments = value().parse().unwrap_or(4),
             "--capacity" => options.capacity = value().parse().unwrap_or(500.0),
             "--only" => options.only = Some(value()),
+            "--page" => options.page = value().parse().ok(),
+            "--rate-mode" => options.rate_mode = value().parse().ok(),
             n => options.items = n.replace('_', "").parse().unwrap_or(options.items),
         }
     }
@@ -57,6 +71,13 @@ async fn main() {
     if args.first().map(String::as_str) == Some("worker") {
         let options = parse(&args[3..]);
         worker(&args[1], &args[2], &options).await;
+        return;
+    }
+    if args.first().map(String::as_str) == Some("seed") {
+        // For profiling one variant by hand: `bench seed TABLE ITEMS`, then `bench worker VARIANT TABLE`.
+        let (client, table) = (client().await, &args[1]);
+        create_table(&client, table).await;
+        put_items(&client, table, seed_items(parse(&args[2..]).items)).await;
         return;
     }
     let options = parse(&args);
@@ -189,6 +210,8 @@ async fn ours(table: &str, options: &Options, mode: WriteMode) -> u64 {
     run.backfill.segments = Some(options.segments);
     run.backfill.concurrency = Some(options.concurrency);
     run.backfill.write_mode = Some(mode);
+    run.backfill.batch_size = options.page;
+    run.backfill.rate_mode = options.rate_mode;
     let report = runner.run(&run).await.expect("backfill");
     assert!(report.succeeded(), "{report:?}");
     report.migrations[0].outcome.items_modified
@@ -203,6 +226,7 @@ async fn raw_loop(table: &str, options: &Options, batch: bool) -> u64 {
     let permits = Arc::new(Semaphore::new(options.concurrency));
     let written = Arc::new(AtomicU64::new(0));
     let mut segments = JoinSet::new();
+    let options_page = options.page;
     for segment in 0..options.segments {
         let (client, permits, written, table, total) =
             (client.clone(), permits.clone(), written.clone(), table.to_string(), options.segments);
@@ -215,6 +239,7 @@ async fn raw_loop(table: &str, options: &Options, batch: bool) -> u64 {
                     .segment(segment as i32)
                     .total_segments(total as i32)
                     .set_exclusive_start_key(start)
+                    .set_limit(options_page)
                     // The same scan dynamigrate sends for the migration's sk_prefix("METADATA").
                     .filter_expression("begins_with(#sk, :sk)")
                     .expression_attribute_names("#sk", "sk")

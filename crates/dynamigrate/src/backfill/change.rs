@@ -63,19 +63,24 @@ impl Change {
         }
     }
 
-    /// The item after the change (None when deleted): for batch writes and dry-run diffs.
+    /// The item after the change (None when deleted): for dry-run diffs and conflict checks.
     pub fn apply(&self, item: &Item) -> Option<Item> {
+        self.clone().apply_to(item.clone())
+    }
+
+    /// The item after the change, made from `item` in place: for batch writes, which own the item
+    /// they read and need not copy it.
+    pub fn apply_to(self, mut item: Item) -> Option<Item> {
         match self {
-            Self::Skip => Some(item.clone()),
+            Self::Skip => Some(item),
             Self::Update { set, remove } => {
-                let mut after = item.clone();
-                for name in remove {
-                    after.remove(name);
+                for name in &remove {
+                    item.remove(name);
                 }
-                after.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
-                Some(after)
+                item.extend(set);
+                Some(item)
             }
-            Self::Put(new) => Some(new.clone()),
+            Self::Put(new) => Some(new),
             Self::Delete => None,
         }
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::scan::ScanError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, KeyType, ReturnConsumedCapacity, TableDescription};
 use aws_sdk_dynamodb::Client;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -17,8 +17,10 @@ use tokio_util::sync::CancellationToken;
 use super::checkpoint::{Checkpoint, CheckpointStore, Counts};
 use super::failures::FailureLog;
 use super::meter::{Meter, ReportScope, Reporter};
-use super::rate::{Controller, RateControl, RateMode};
-use super::settings::{choose_segments, DEFAULT_CONCURRENCY, DEFAULT_MAX_FAILURES, DEFAULT_SAMPLE_DIFFS};
+use super::rate::{Controller, RateControl, RateMode, TableCapacity};
+use super::settings::{
+    choose_segments, DEFAULT_CONCURRENCY, DEFAULT_MAX_FAILURES, DEFAULT_PAGE_SIZE, DEFAULT_SAMPLE_DIFFS,
+};
 use super::value::Item;
 use super::{write, Backfill, BackfillSummary, Guard, ItemDiff, Transform, WriteMode};
 use crate::aws::{is_transient, pause, PATIENCE_ROUNDS};
@@ -58,6 +60,7 @@ struct TableShape {
     key_names: Vec<String>,
     item_count: u64,
     size_bytes: u64,
+    capacity: TableCapacity,
 }
 
 async fn describe(client: &Client, table: &str) -> Result<TableShape, Error> {
@@ -83,7 +86,22 @@ async fn describe(client: &Client, table: &str) -> Result<TableShape, Error> {
         key_names,
         item_count: description.item_count.unwrap_or(0).max(0) as u64,
         size_bytes: description.table_size_bytes.unwrap_or(0).max(0) as u64,
+        capacity: write_capacity(&description),
     })
+}
+
+/// The table's write capacity as DescribeTable states it; absent or non-positive figures mean
+/// "not stated" (DynamoDB Local, for one, reports 0 WCU for on-demand tables and no warm throughput).
+fn write_capacity(description: &TableDescription) -> TableCapacity {
+    let positive = |units: Option<i64>| units.filter(|u| *u > 0).map(|u| u as f64);
+    let on_demand =
+        description.billing_mode_summary().and_then(|b| b.billing_mode()) == Some(&BillingMode::PayPerRequest);
+    TableCapacity {
+        provisioned: positive(description.provisioned_throughput().and_then(|p| p.write_capacity_units))
+            .filter(|_| !on_demand),
+        warm: positive(description.warm_throughput().and_then(|w| w.write_units_per_second)).filter(|_| on_demand),
+        max: positive(description.on_demand_throughput().and_then(|o| o.max_write_request_units)),
+    }
 }
 
 /// One Scan request's fixed parts: filter, projection, placeholders, page size.
@@ -93,7 +111,7 @@ pub(crate) struct ScanSpec {
     projection: Option<String>,
     names: HashMap<String, String>,
     values: HashMap<String, AttributeValue>,
-    limit: Option<i32>,
+    limit: i32,
 }
 
 pub(crate) struct Page {
@@ -104,7 +122,7 @@ pub(crate) struct Page {
 }
 
 impl ScanSpec {
-    fn build(spec: &Backfill<'_>, key_names: &[String], limit: Option<i32>) -> Result<Self, Error> {
+    fn build(spec: &Backfill<'_>, key_names: &[String], limit: i32) -> Result<Self, Error> {
         let mut names: HashMap<String, String> = spec.names.clone().into_iter().collect();
         let mut values: HashMap<String, AttributeValue> = spec.values.clone().into_iter().collect();
         let mut filters: Vec<String> = spec.filter.iter().map(|f| format!("({f})")).collect();
@@ -173,7 +191,7 @@ impl ScanSpec {
             .segment(checkpoint.segment as i32)
             .total_segments(checkpoint.total_segments as i32)
             .set_exclusive_start_key(checkpoint.last_key.clone())
-            .set_limit(self.limit)
+            .limit(self.limit)
             .set_filter_expression(self.filter.clone())
             .set_projection_expression(self.projection.clone())
             .set_expression_attribute_names(self.used_names())
@@ -229,7 +247,7 @@ pub(crate) async fn run(spec: Backfill<'_>, transform: Arc<Transform>) -> anyhow
     let settings = env.settings.or(&spec.settings);
     let shape = describe(&ctx.client, &spec.table).await?;
     let mode = settings.write_mode.unwrap_or_default();
-    let scan = ScanSpec::build(&spec, &shape.key_names, settings.batch_size)?;
+    let scan = ScanSpec::build(&spec, &shape.key_names, settings.batch_size.unwrap_or(DEFAULT_PAGE_SIZE))?;
     if mode == WriteMode::Batch && scan.is_projected() {
         anyhow::bail!(
             "batch mode writes whole items, so it cannot work on a projection; drop .projection() or use update mode"
@@ -295,7 +313,7 @@ pub(crate) async fn run(spec: Backfill<'_>, transform: Arc<Transform>) -> anyhow
         stop: ctx.cancel.child_token(),
         diffs: Mutex::new(Vec::new()),
         sample_diffs: settings.sample_diffs.unwrap_or(DEFAULT_SAMPLE_DIFFS),
-        rate: Arc::new(RateControl::new(&limits, adaptive)),
+        rate: Arc::new(RateControl::new(&limits, adaptive, &shape.capacity)),
     });
     let controller = adaptive.then(|| Controller::spawn(engine.rate.clone(), env.retry_stats.clone()));
     let reporter = Reporter::spawn(

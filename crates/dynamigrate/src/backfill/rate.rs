@@ -2,13 +2,21 @@
 //!
 //! Three caps, each a token bucket: items per second (`--rate`), write capacity units per second
 //! (`--max-wcu`) and read capacity units per second (`--max-rcu`). The capacity buckets are charged
-//! with the `ConsumedCapacity` DynamoDB reports for each request, so they count what the table
-//! really spends, not a guess. A caller reserves what it expects to spend (a running average) and
-//! settles the difference afterwards, so many concurrent writers do not all wake up at once and
-//! overshoot.
+//! with the `ConsumedCapacity` DynamoDB reports, so they count what the table really spends, not a
+//! guess. A caller reserves what it expects to spend (a running average) and settles the
+//! difference afterwards, so many concurrent writers do not all wake up at once and overshoot.
 //!
-//! In adaptive mode the write rate also follows the table. It starts at 100 WCU/s and doubles every
-//! half second until the table first throttles (slow start: no opening burst of throttled
+//! Every scan page asks for its consumed capacity; writes ask on a sample (the first
+//! [`MEASURE_FIRST`], then one in [`MEASURE_EVERY`]) and the others are charged the running
+//! average. Asking costs the server real work per write (for a put it must size the old item too:
+//! 20% of the throughput on DynamoDB Local, see docs/benchmarks.md), and one request in sixteen
+//! keeps the average close: a backfill's items are written by one transform, so they cost alike.
+//!
+//! In adaptive mode the write rate also follows the table. Where it starts comes from
+//! DescribeTable ([`TableCapacity`]): on a provisioned table at 90% of its write capacity, taken as
+//! the capacity to settle under; on an on-demand table at its warm throughput (what it serves at
+//! once) and doubling every quarter second from there until the table first throttles; when the
+//! table says neither, the same doubling from 100 WCU/s (slow start: no opening burst of throttled
 //! requests). On throttling it drops to 90% of what was actually consumed over the last two seconds
 //! (multiplicative decrease), never below a quarter of the best rate sustained; after each quiet
 //! second it climbs by a fixed step (additive increase): quickly back to 95% of the rate at which
@@ -21,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -133,7 +142,10 @@ impl Pacer {
         }
     }
 
-    fn settle(&self, reserved: f64, spent: f64) {
+    /// Settles a reservation with what a request spent: `None` when it did not ask DynamoDB, in
+    /// which case it is taken to have cost the reservation and teaches nothing.
+    fn settle(&self, reserved: f64, spent: Option<f64>) {
+        let Some(spent) = spent else { return };
         if let Ok(mut bucket) = self.bucket.lock() {
             bucket.settle(spent - reserved);
         }
@@ -166,15 +178,69 @@ pub struct RateLimits {
     pub mode: RateMode,
 }
 
+/// Writes that ask DynamoDB for their consumed capacity: the first ones, then one in this many.
+pub const MEASURE_FIRST: u64 = 32;
+pub const MEASURE_EVERY: u64 = 16;
+
+/// What DescribeTable says about a table's write capacity, for where the adaptive rate starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TableCapacity {
+    /// A provisioned table's `WriteCapacityUnits`.
+    pub provisioned: Option<f64>,
+    /// An on-demand table's warm throughput (`WarmThroughput.WriteUnitsPerSecond`): what it serves
+    /// at once, without scaling.
+    pub warm: Option<f64>,
+    /// An on-demand table's `MaxWriteRequestUnits`: DynamoDB throttles everything beyond it.
+    pub max: Option<f64>,
+}
+
+/// Where the adaptive write rate starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct AdaptiveStart {
+    rate: f64,
+    /// The capacity the rate settles under, when the table states it.
+    capacity: Option<f64>,
+    /// Double the rate until the table first throttles.
+    slow_start: bool,
+}
+
+/// A provisioned table starts at this share of its capacity: close enough to need no search, far
+/// enough below that the application's own traffic rarely meets throttling.
+const PROVISIONED_START: f64 = 0.9;
+
+fn adaptive_start(ceiling: f64, table: &TableCapacity) -> AdaptiveStart {
+    match (table.provisioned, table.warm) {
+        (Some(capacity), _) => AdaptiveStart {
+            rate: (capacity * PROVISIONED_START).min(ceiling),
+            capacity: Some(capacity),
+            slow_start: false,
+        },
+        (None, warm) => {
+            let rate = warm.unwrap_or(SLOW_START_RATE).min(ceiling);
+            AdaptiveStart { rate, capacity: None, slow_start: rate < ceiling }
+        }
+    }
+}
+
 /// A reservation of write capacity, to settle with what the write consumed.
 #[must_use]
 pub struct WriteTicket {
     reserved: f64,
+    measured: bool,
 }
 
 impl WriteTicket {
     pub fn reserved(&self) -> f64 {
         self.reserved
+    }
+
+    /// What the write should ask for: TOTAL if it is one of the sampled writes.
+    pub fn return_consumed_capacity(&self) -> ReturnConsumedCapacity {
+        if self.measured {
+            ReturnConsumedCapacity::Total
+        } else {
+            ReturnConsumedCapacity::None
+        }
     }
 }
 
@@ -186,28 +252,32 @@ pub struct RateControl {
     /// Write units consumed, in thousandths: what the adaptive controller measures.
     pub write_milliunits: AtomicU64,
     pub read_milliunits: AtomicU64,
+    /// Writes reserved so far: which ones ask for their consumed capacity.
+    writes_sent: AtomicU64,
     /// Throttled requests the engine saw after the SDK's retries (the SDK's own are in RetryStats).
     pub throttled: AtomicU64,
     backing_off: std::sync::atomic::AtomicBool,
     ceiling: f64,
+    start: AdaptiveStart,
 }
 
 impl RateControl {
-    /// `adaptive` says whether a [`Controller`] will steer the write rate: without a known cap it
-    /// then starts slow and doubles until the table pushes back (slow start), instead of opening
-    /// with a burst of throttled requests.
-    pub fn new(limits: &RateLimits, adaptive: bool) -> Self {
-        let ceiling = limits.write_units_per_second.unwrap_or(f64::INFINITY);
-        let start = if adaptive { ceiling.min(SLOW_START_RATE) } else { ceiling };
+    /// `adaptive` says whether a [`Controller`] will steer the write rate, starting where `table`
+    /// suggests (see [`TableCapacity`]). An on-demand table's maximum caps the rate either way.
+    pub fn new(limits: &RateLimits, adaptive: bool, table: &TableCapacity) -> Self {
+        let ceiling = limits.write_units_per_second.unwrap_or(f64::INFINITY).min(table.max.unwrap_or(f64::INFINITY));
+        let start = adaptive_start(ceiling, table);
         Self {
             items: limits.items_per_second.map(Pacer::new),
-            writes: Pacer::new(start),
+            writes: Pacer::new(if adaptive { start.rate } else { ceiling }),
             reads: limits.read_units_per_second.map(Pacer::new),
             write_milliunits: AtomicU64::new(0),
             read_milliunits: AtomicU64::new(0),
+            writes_sent: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
             backing_off: std::sync::atomic::AtomicBool::new(false),
             ceiling,
+            start,
         }
     }
 
@@ -222,13 +292,17 @@ impl RateControl {
     pub async fn write(&self) -> WriteTicket {
         let reserved = self.writes.estimate();
         self.writes.reserve(reserved).await;
-        WriteTicket { reserved }
+        let n = self.writes_sent.fetch_add(1, Relaxed);
+        WriteTicket { reserved, measured: n < MEASURE_FIRST || n % MEASURE_EVERY == 0 }
     }
 
-    /// Settles a write with the capacity DynamoDB says it consumed.
-    pub fn wrote(&self, ticket: WriteTicket, consumed_units: f64) {
+    /// Settles a write with the capacity DynamoDB says it consumed; `None` if the write did not ask
+    /// (it is charged the running average) or the answer carried no figure.
+    pub fn wrote(&self, ticket: WriteTicket, consumed_units: Option<f64>) {
+        let consumed_units = consumed_units.filter(|_| ticket.measured);
         self.writes.settle(ticket.reserved, consumed_units);
-        self.write_milliunits.fetch_add((consumed_units * 1000.0) as u64, Relaxed);
+        let spent = consumed_units.unwrap_or(ticket.reserved);
+        self.write_milliunits.fetch_add((spent * 1000.0) as u64, Relaxed);
     }
 
     /// Waits until a scan page of the usual cost may be read.
@@ -245,7 +319,7 @@ impl RateControl {
 
     pub fn was_read(&self, reserved: f64, consumed_units: f64) {
         if let Some(reads) = &self.reads {
-            reads.settle(reserved, consumed_units);
+            reads.settle(reserved, Some(consumed_units));
         }
         self.read_milliunits.fetch_add((consumed_units * 1000.0) as u64, Relaxed);
     }
@@ -283,7 +357,7 @@ pub struct Controller {
 const TICK: Duration = Duration::from_millis(250);
 /// Where slow start begins, in write units per second, and how often it doubles.
 const SLOW_START_RATE: f64 = 100.0;
-const SLOW_START_DOUBLING: Duration = Duration::from_millis(500);
+const SLOW_START_DOUBLING: Duration = Duration::from_millis(250);
 const MEASURE_OVER: Duration = Duration::from_secs(2);
 const DECREASE: f64 = 0.9;
 /// The adaptive rate never falls below this share of the best rate sustained.
@@ -300,9 +374,10 @@ impl Controller {
             let throttles = || retries.throttled() + rate.throttled.load(Relaxed);
             let mut seen_throttles = throttles();
             let mut last_change = Instant::now();
-            let mut slow_start = rate.write_rate() < rate.ceiling;
-            // What the table sustained when it last pushed back: its capacity, as far as we know.
-            let mut capacity: Option<f64> = None;
+            let mut slow_start = rate.start.slow_start;
+            // What the table sustained when it last pushed back (or its provisioned capacity, until
+            // it does): its capacity, as far as we know.
+            let mut capacity: Option<f64> = rate.start.capacity;
             // The best rate sustained so far: backing off below a quarter of it cannot be what the
             // table needs (throttling that does not follow our rate, e.g. a flaky service, would
             // otherwise drive the rate to nothing).
@@ -385,6 +460,27 @@ mod tests {
     }
 
     #[test]
+    fn the_adaptive_rate_starts_where_the_table_says() {
+        let provisioned = TableCapacity { provisioned: Some(500.0), ..Default::default() };
+        let start = adaptive_start(f64::INFINITY, &provisioned);
+        assert_eq!(start, AdaptiveStart { rate: 450.0, capacity: Some(500.0), slow_start: false });
+        assert_eq!(adaptive_start(300.0, &provisioned).rate, 300.0, "a cap below wins");
+
+        let warm = TableCapacity { warm: Some(4000.0), ..Default::default() };
+        assert_eq!(
+            adaptive_start(f64::INFINITY, &warm),
+            AdaptiveStart { rate: 4000.0, capacity: None, slow_start: true }
+        );
+
+        let unknown = adaptive_start(f64::INFINITY, &TableCapacity::default());
+        assert_eq!(unknown, AdaptiveStart { rate: SLOW_START_RATE, capacity: None, slow_start: true });
+        assert!(!adaptive_start(50.0, &TableCapacity::default()).slow_start, "already at the cap");
+
+        let capped = RateControl::new(&RateLimits::default(), true, &TableCapacity { max: Some(70.0), ..warm });
+        assert_eq!(capped.write_rate(), 70.0, "an on-demand maximum caps the rate");
+    }
+
+    #[test]
     fn no_limit_never_waits() {
         let mut bucket = Bucket::new(f64::INFINITY);
         assert_eq!(bucket.reserve(1e9, Instant::now()), Duration::ZERO);
@@ -393,12 +489,37 @@ mod tests {
     #[test]
     fn settling_charges_the_difference_and_learns_the_cost() {
         let pacer = Pacer::new(10.0);
-        pacer.settle(1.0, 3.0);
+        pacer.settle(1.0, Some(3.0));
         assert!((pacer.estimate() - 1.2).abs() < 1e-3);
         let tokens = pacer.bucket.lock().unwrap().tokens;
         assert!(tokens < -1.9, "charged the 2 units more than reserved: {tokens}");
-        pacer.settle(1.2, 0.0);
+        pacer.settle(1.2, Some(0.0));
         assert!((pacer.estimate() - 1.2).abs() < 1e-3, "a throttled request teaches nothing");
+        pacer.settle(1.2, None);
+        assert!((pacer.estimate() - 1.2).abs() < 1e-3, "an unmeasured request teaches nothing");
+    }
+
+    #[tokio::test]
+    async fn a_sample_of_writes_is_measured_and_the_rest_charged_the_average() {
+        let control = RateControl::new(&RateLimits::default(), false, &TableCapacity::default());
+        let mut measured = 0;
+        for _ in 0..MEASURE_FIRST + 10 * MEASURE_EVERY {
+            let ticket = control.write().await;
+            let asks = ticket.return_consumed_capacity() == ReturnConsumedCapacity::Total;
+            measured += u64::from(asks);
+            // Each write costs 2 units; only the measured ones say so.
+            control.wrote(ticket, asks.then_some(2.0));
+        }
+        assert_eq!(measured, MEASURE_FIRST + 10);
+        assert!(
+            (control.writes.estimate() - 2.0).abs() < 0.1,
+            "learned from the sample: {}",
+            control.writes.estimate()
+        );
+        // The unmeasured ones were charged the average as it was learned: close to 2 units each.
+        let total = control.write_milliunits.load(Relaxed) as f64 / 1000.0;
+        let expected = 2.0 * (MEASURE_FIRST + 10 * MEASURE_EVERY) as f64;
+        assert!((total - expected).abs() / expected < 0.05, "{total} vs {expected}");
     }
 }
 
@@ -411,6 +532,7 @@ mod pacing {
         let control = Arc::new(RateControl::new(
             &RateLimits { write_units_per_second: Some(225.0), ..Default::default() },
             false,
+            &TableCapacity::default(),
         ));
         let done = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
@@ -421,7 +543,7 @@ mod pacing {
                 while start.elapsed() < Duration::from_secs(3) {
                     let ticket = control.write().await;
                     tokio::time::sleep(Duration::from_millis(5)).await;
-                    control.wrote(ticket, 1.0);
+                    control.wrote(ticket, Some(1.0));
                     done.fetch_add(1, Relaxed);
                 }
             }));

@@ -41,7 +41,8 @@ pub struct BackfillSettings {
     pub segments: Option<u32>,
     /// Writes in flight at once, across all segments. Default 16.
     pub concurrency: Option<usize>,
-    /// Items per scan page (Scan `Limit`). Default: DynamoDB's full 1 MB pages.
+    /// Items per scan page (Scan `Limit`; DynamoDB also ends a page at 1 MB). Default 1,000: see
+    /// [`DEFAULT_PAGE_SIZE`].
     pub batch_size: Option<i32>,
     /// Pause after each page of each segment. Default none.
     pub batch_delay: Option<Duration>,
@@ -63,6 +64,12 @@ pub struct BackfillSettings {
 }
 
 pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Items per scan page. A full 1 MB page of small items holds over 10,000 of them, several times
+/// that size once parsed, and each scanning segment holds two pages (one written, one read ahead):
+/// 1,000 keeps a backfill's memory in tens of megabytes whatever the item size (large items end
+/// their page at 1 MB first), and bounds what a resumed run looks at twice to 1,000 items a segment.
+/// Reads cost the same: capacity is charged by size, not by request.
+pub const DEFAULT_PAGE_SIZE: i32 = 1000;
 pub const DEFAULT_MAX_FAILURES: u64 = 100;
 pub const DEFAULT_SAMPLE_DIFFS: usize = 5;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{ConsumedCapacity, DeleteRequest, PutRequest, ReturnConsumedCapacity, WriteRequest};
+use aws_sdk_dynamodb::types::{ConsumedCapacity, DeleteRequest, PutRequest, WriteRequest};
 use tokio::task::JoinSet;
 
 use super::change::{Change, Expressions};
@@ -192,7 +192,8 @@ async fn write_guarded(engine: &Engine, key: &Item, read: &Item, change: &Change
     let values = (!e.values.is_empty()).then(|| e.values.into_iter().collect());
     let client = &engine.client;
     let ticket = engine.rate.write().await;
-    let consumed = |c: Option<ConsumedCapacity>| c.and_then(|c| c.capacity_units).unwrap_or(0.0);
+    let measure = ticket.return_consumed_capacity();
+    let consumed = |c: Option<ConsumedCapacity>| c.and_then(|c| c.capacity_units);
     let result = match change {
         Change::Update { .. } => client
             .update_item()
@@ -202,7 +203,7 @@ async fn write_guarded(engine: &Engine, key: &Item, read: &Item, change: &Change
             .condition_expression(e.condition)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .return_consumed_capacity(measure)
             .send()
             .await
             .map(|output| consumed(output.consumed_capacity))
@@ -214,30 +215,31 @@ async fn write_guarded(engine: &Engine, key: &Item, read: &Item, change: &Change
             .condition_expression(e.condition)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .return_consumed_capacity(measure)
             .send()
             .await
             .map(|output| consumed(output.consumed_capacity))
             .map_err(classify),
         // `as_update` has turned a Put into an Update.
         Change::Put(_) => Err(WriteError::Failed("internal error: a Put reached the guarded writer".into())),
-        Change::Skip => Ok(0.0),
+        Change::Skip => Ok(Some(0.0)),
     };
     settle(engine, ticket, &result);
     result.map(drop)
 }
 
-/// Charges the limiter with what a write consumed: DynamoDB's figure, nothing if it was throttled,
-/// the usual cost if the condition failed (a failed conditional write is still charged).
-fn settle(engine: &Engine, ticket: WriteTicket, result: &Result<f64, WriteError>) {
+/// Charges the limiter with what a write consumed: DynamoDB's figure if the write asked for it,
+/// nothing if it was throttled, the usual cost if the condition failed (a failed conditional write
+/// is still charged, but its answer does not say how much) or the write did not ask.
+fn settle(engine: &Engine, ticket: WriteTicket, result: &Result<Option<f64>, WriteError>) {
     let spent = match result {
         Ok(units) => *units,
         Err(WriteError::Transient(_, true)) => {
             engine.rate.throttled.fetch_add(1, Relaxed);
-            0.0
+            Some(0.0)
         }
-        Err(WriteError::Conflict) => ticket.reserved(),
-        Err(_) => 0.0,
+        Err(WriteError::Conflict) => None,
+        Err(_) => Some(0.0),
     };
     engine.rate.wrote(ticket, spent);
 }
@@ -262,55 +264,81 @@ const BATCH_LIMIT: usize = 25;
 /// DynamoDB's way of saying "slower": they must wait (backoff up to 5 s a round), not fail.
 const MAX_UNPROCESSED_ROUNDS: u32 = 30;
 
+/// Transforms a page's items and sends each batch of 25 as soon as it is full, so the writes start
+/// with the first items of the page and at most one partial batch is held back.
 async fn process_batch(engine: &Arc<Engine>, items: Vec<Item>) -> Counts {
     let mut counts = Counts::default();
-    let mut requests: Vec<(Item, WriteRequest)> = Vec::new();
+    let mut tasks = JoinSet::new();
+    let mut batch = Vec::with_capacity(BATCH_LIMIT);
     for item in items {
         engine.rate.item().await;
-        let key = engine.key_of(&item);
-        let change = match engine.transform(&key, &item) {
-            Ok(change) => change,
-            Err(error) => {
-                counts.tally(engine.fail(&key, &error), 1);
-                continue;
-            }
-        };
-        if change == Change::Skip {
-            counts.tally(engine.count(Verdict::Skipped, 1), 1);
-            continue;
-        }
-        if engine.dry_run {
-            engine.sample(&key, &item, &change);
-            counts.tally(engine.count(Verdict::Modified, 1), 1);
-            continue;
-        }
-        match to_write_request(&key, change.apply(&item)) {
-            Ok(request) => requests.push((key, request)),
-            Err(error) => counts.tally(engine.fail(&key, &error), 1),
+        batch.extend(batch_request(engine, item, &mut counts));
+        if batch.len() == BATCH_LIMIT && !send_batch(engine, &mut tasks, std::mem::take(&mut batch), &mut counts).await
+        {
+            break;
         }
     }
-    let mut tasks = JoinSet::new();
-    let mut rest = requests;
-    while !rest.is_empty() {
-        let chunk: Vec<_> = rest.drain(..rest.len().min(BATCH_LIMIT)).collect();
-        let Ok(permit) = engine.writes.clone().acquire_owned().await else { break };
-        while let Some(joined) = tasks.try_join_next() {
-            if let Ok(batch) = joined {
-                counts.add(&batch);
-            }
-        }
-        let engine = engine.clone();
-        tasks.spawn(async move {
-            let _permit = permit;
-            write_batch(&engine, chunk).await
-        });
+    if !batch.is_empty() {
+        send_batch(engine, &mut tasks, batch, &mut counts).await;
     }
     while let Some(joined) = tasks.join_next().await {
-        if let Ok(batch) = joined {
-            counts.add(&batch);
-        }
+        add_batch(&mut counts, joined);
     }
     counts
+}
+
+/// The write for one item in batch mode, or None when it is skipped, failed or only counted (dry run).
+fn batch_request(engine: &Engine, item: Item, counts: &mut Counts) -> Option<WriteRequest> {
+    let key = engine.key_of(&item);
+    let change = match engine.transform(&key, &item) {
+        Ok(change) => change,
+        Err(error) => {
+            counts.tally(engine.fail(&key, &error), 1);
+            return None;
+        }
+    };
+    if change == Change::Skip {
+        counts.tally(engine.count(Verdict::Skipped, 1), 1);
+        return None;
+    }
+    if engine.dry_run {
+        engine.sample(&key, &item, &change);
+        counts.tally(engine.count(Verdict::Modified, 1), 1);
+        return None;
+    }
+    match to_write_request(&key, change.apply_to(item)) {
+        Ok(request) => Some(request),
+        Err(error) => {
+            counts.tally(engine.fail(&key, &error), 1);
+            None
+        }
+    }
+}
+
+/// Sends a batch in its own task once a write slot is free; false when the run is stopping.
+async fn send_batch(
+    engine: &Arc<Engine>,
+    tasks: &mut JoinSet<Counts>,
+    batch: Vec<WriteRequest>,
+    counts: &mut Counts,
+) -> bool {
+    let Ok(permit) = engine.writes.clone().acquire_owned().await else { return false };
+    while let Some(joined) = tasks.try_join_next() {
+        add_batch(counts, joined);
+    }
+    let engine = engine.clone();
+    tasks.spawn(async move {
+        let _permit = permit;
+        write_batch(&engine, batch).await
+    });
+    true
+}
+
+fn add_batch(counts: &mut Counts, joined: Result<Counts, tokio::task::JoinError>) {
+    match joined {
+        Ok(batch) => counts.add(&batch),
+        Err(error) => tracing::error!("a batch task failed: {error}"),
+    }
 }
 
 fn to_write_request(key: &Item, after: Option<Item>) -> Result<WriteRequest, String> {
@@ -326,18 +354,34 @@ fn to_write_request(key: &Item, after: Option<Item>) -> Result<WriteRequest, Str
     request.map(|r| r.build()).map_err(|e| format!("cannot build the write: {e}"))
 }
 
+impl Engine {
+    /// The key a batch write request is for.
+    fn key_of_request(&self, request: &WriteRequest) -> Item {
+        match (&request.put_request, &request.delete_request) {
+            (Some(put), _) => self.key_of(&put.item),
+            (None, Some(delete)) => delete.key.clone(),
+            (None, None) => Item::new(),
+        }
+    }
+}
+
 /// Writes up to 25 items, resending unprocessed ones with backoff. If DynamoDB rejects the whole
 /// batch (a validation error in one item), writes them one by one to find and record the bad ones.
-async fn write_batch(engine: &Engine, mut pending: Vec<(Item, WriteRequest)>) -> Counts {
+async fn write_batch(engine: &Engine, mut pending: Vec<WriteRequest>) -> Counts {
     let mut counts = Counts::default();
     let (mut round, mut patience) = (0, 0);
     while round <= MAX_UNPROCESSED_ROUNDS {
-        let requests: Vec<WriteRequest> = pending.iter().map(|(_, r)| r.clone()).collect();
+        // A copy to send: the SDK takes the requests, and after an error they are needed again.
         let ticket = engine.rate.write().await;
-        let request = engine.client.batch_write_item().request_items(&engine.table, requests);
-        let result = request.return_consumed_capacity(ReturnConsumedCapacity::Total).send().await;
-        let spent =
-            result.as_ref().map_or(0.0, |o| o.consumed_capacity().iter().filter_map(|c| c.capacity_units).sum());
+        let request = engine.client.batch_write_item().request_items(&engine.table, pending.clone());
+        let result = request.return_consumed_capacity(ticket.return_consumed_capacity()).send().await;
+        let spent = match &result {
+            Ok(output) if output.consumed_capacity.is_some() => {
+                Some(output.consumed_capacity().iter().filter_map(|c| c.capacity_units).sum())
+            }
+            Ok(_) => None,
+            Err(_) => Some(0.0),
+        };
         engine.rate.wrote(ticket, spent);
         let unprocessed = match result {
             Ok(output) => output.unprocessed_items.and_then(|mut u| u.remove(&engine.table)).unwrap_or_default(),
@@ -352,8 +396,8 @@ async fn write_batch(engine: &Engine, mut pending: Vec<(Item, WriteRequest)>) ->
             }
             Err(error) => {
                 tracing::debug!("batch rejected, writing its items one by one: {}", DisplayErrorContext(&error));
-                for (key, request) in pending {
-                    counts.tally(write_one(engine, &key, request).await, 1);
+                for request in pending {
+                    counts.tally(write_one(engine, request).await, 1);
                 }
                 return counts;
             }
@@ -363,22 +407,24 @@ async fn write_batch(engine: &Engine, mut pending: Vec<(Item, WriteRequest)>) ->
         if unprocessed.is_empty() {
             return counts;
         }
-        // Unprocessed items are DynamoDB saying "too fast": the same signal as throttling.
+        // Unprocessed items are DynamoDB saying "too fast": the same signal as throttling. They
+        // come back whole, so they are what is left to send.
         engine.rate.throttled.fetch_add(1, Relaxed);
-        pending.retain(|(_, request)| unprocessed.contains(request));
+        pending = unprocessed;
         engine.meter.retries.fetch_add(pending.len() as u64, Relaxed);
         // Unprocessed items: up to 50 ms × 2^round, at most 5 s.
         tokio::time::sleep(jittered_backoff(Duration::from_millis(50), round, Duration::from_secs(5))).await;
         round += 1;
     }
-    for (key, _) in pending {
+    for request in pending {
         let message = format!("still unprocessed after {MAX_UNPROCESSED_ROUNDS} rounds of BatchWriteItem");
-        counts.tally(engine.fail(&key, &message), 1);
+        counts.tally(engine.fail(&engine.key_of_request(&request), &message), 1);
     }
     counts
 }
 
-async fn write_one(engine: &Engine, key: &Item, request: WriteRequest) -> Verdict {
+async fn write_one(engine: &Engine, request: WriteRequest) -> Verdict {
+    let key = &engine.key_of_request(&request);
     let mut patience = 0;
     loop {
         let result = match &request.put_request {
