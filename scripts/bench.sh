@@ -6,9 +6,11 @@
 # the fault/capacity proxy. Results and how to read them: docs/benchmarks.md.
 #
 #   scripts/bench.sh [ITEMS] [--concurrency C] [--segments S] [--capacity W] [--only VARIANT]
+#                    [--repeat N] [--page N] [--rate-mode adaptive|fixed]
 #
 # ITEMS defaults to 200000 (1000000 on request); --only raw-update|dynamigrate-update|raw-batch|
-# dynamigrate-batch|update|batch|capacity runs a subset.
+# dynamigrate-batch|update|batch|capacity runs a subset; each variant runs --repeat times (default
+# 3), interleaved, and the summary takes medians.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/dynamodb-local.sh

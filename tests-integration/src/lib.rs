@@ -57,6 +57,29 @@ pub fn unique_name(prefix: &str) -> String {
 
 /// Creates a `pk`/`sk` string-keyed table like the demo's.
 pub async fn create_table(client: &Client, name: &str) {
+    create_table_billed(client, name, None).await;
+}
+
+/// A provisioned table with this write and read capacity (DynamoDB Local records it and reports it
+/// in DescribeTable, but never enforces it: the fault proxy's capacity mode does).
+pub async fn create_provisioned_table(client: &Client, name: &str, write_units: i64, read_units: i64) {
+    create_table_billed(client, name, Some((write_units, read_units))).await;
+}
+
+async fn create_table_billed(client: &Client, name: &str, provisioned: Option<(i64, i64)>) {
+    let billing = match provisioned {
+        Some((write_units, read_units)) => (
+            BillingMode::Provisioned,
+            Some(
+                aws_sdk_dynamodb::types::ProvisionedThroughput::builder()
+                    .write_capacity_units(write_units)
+                    .read_capacity_units(read_units)
+                    .build()
+                    .expect("throughput"),
+            ),
+        ),
+        None => (BillingMode::PayPerRequest, None),
+    };
     client
         .create_table()
         .table_name(name)
@@ -68,7 +91,8 @@ pub async fn create_table(client: &Client, name: &str) {
         .attribute_definitions(
             AttributeDefinition::builder().attribute_name("sk").attribute_type(ScalarAttributeType::S).build().unwrap(),
         )
-        .billing_mode(BillingMode::PayPerRequest)
+        .billing_mode(billing.0)
+        .set_provisioned_throughput(billing.1)
         .send()
         .await
         .expect("create table");

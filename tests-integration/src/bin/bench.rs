@@ -3,7 +3,8 @@
 //! limiter gets to a provisioned write capacity. Run it with `scripts/bench.sh` (see
 //! docs/benchmarks.md).
 //!
-//!   bench [ITEMS] [--concurrency C] [--segments S] [--capacity W] [--only VARIANT]
+//!   bench [ITEMS] [--concurrency C] [--segments S] [--capacity W] [--only VARIANT] [--repeat N]
+//!         [--page N] [--rate-mode adaptive|fixed]
 //!   bench worker VARIANT TABLE      (one measured run in its own process)
 //!   bench seed TABLE ITEMS          (a seeded table, for profiling one worker by hand)
 //!
@@ -21,7 +22,9 @@ use dynamigrate::backfill::RateMode;
 use dynamigrate::{RunOptions, WriteMode};
 use dynamigrate_tests::fixtures::{expected_metadata, item_number, AddMetadata};
 use dynamigrate_tests::proxy::{Capacity, FaultProxy, Faults, ProxyStats};
-use dynamigrate_tests::{client, create_table, endpoint, put_items, seed_items, unique_name, World};
+use dynamigrate_tests::{
+    client, create_provisioned_table, create_table, endpoint, put_items, seed_items, unique_name, World,
+};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -34,9 +37,10 @@ struct Options {
     segments: u32,
     capacity: f64,
     only: Option<String>,
-    /// Scan page size (Limit) for both loops; None = dynamigrate's default and full pages for the raw loop.
-    page: Option<i32>,
+    /// Scan page size (Limit) for both loops: dynamigrate's default unless `--page N`.
+    page: i32,
     rate_mode: Option<RateMode>,
+    repeat: usize,
 }
 
 fn parse(args: &[String]) -> Options {
@@ -46,8 +50,9 @@ fn parse(args: &[String]) -> Options {
         segments: 4,
         capacity: 500.0,
         only: None,
-        page: None,
+        page: dynamigrate::backfill::DEFAULT_PAGE_SIZE,
         rate_mode: None,
+        repeat: 3,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -57,8 +62,9 @@ fn parse(args: &[String]) -> Options {
             "--segments" => options.segments = value().parse().unwrap_or(4),
             "--capacity" => options.capacity = value().parse().unwrap_or(500.0),
             "--only" => options.only = Some(value()),
-            "--page" => options.page = value().parse().ok(),
+            "--page" => options.page = value().parse().unwrap_or(options.page),
             "--rate-mode" => options.rate_mode = value().parse().ok(),
+            "--repeat" => options.repeat = value().parse().unwrap_or(3).max(1),
             n => options.items = n.replace('_', "").parse().unwrap_or(options.items),
         }
     }
@@ -95,22 +101,38 @@ async fn main() {
     put_items(&client, &warm, seed_items(20_000)).await;
     run_worker("raw-update", &warm, &args).await;
 
-    let mut results: HashMap<&str, serde_json::Value> = HashMap::new();
-    for variant in VARIANTS.iter().filter(|v| options.only.as_deref().is_none_or(|o| v.contains(o))) {
-        let table = unique_name(&format!("bench-{variant}"));
-        create_table(&client, &table).await;
-        let seeding = Instant::now();
-        put_items(&client, &table, seed_items(options.items)).await;
-        eprintln!("seeded {} items in {:.1}s", options.items, seeding.elapsed().as_secs_f64());
-        let result = run_worker(variant, &table, &args).await;
-        verify(&client, &table, options.items).await;
-        print_result(variant, &result);
-        results.insert(variant, result);
-        client.delete_table().table_name(&table).send().await.ok();
+    // Each variant `--repeat` times (default 3), interleaved, so a slow minute of this shared
+    // machine does not land on one variant only; the summary takes each variant's median.
+    let chosen: Vec<&str> =
+        VARIANTS.iter().copied().filter(|v| options.only.as_deref().is_none_or(|o| v.contains(o))).collect();
+    let mut results: HashMap<&str, Vec<serde_json::Value>> = HashMap::new();
+    for round in 1..=options.repeat {
+        for &variant in &chosen {
+            let table = unique_name(&format!("bench-{variant}"));
+            create_table(&client, &table).await;
+            let seeding = Instant::now();
+            put_items(&client, &table, seed_items(options.items)).await;
+            eprintln!("seeded {} items in {:.1}s", options.items, seeding.elapsed().as_secs_f64());
+            let result = run_worker(variant, &table, &args).await;
+            verify(&client, &table, options.items).await;
+            print_result(&format!("{variant} #{round}"), &result);
+            results.entry(variant).or_default().push(result);
+            client.delete_table().table_name(&table).send().await.ok();
+        }
+    }
+    if options.repeat > 1 {
+        println!("medians of {} runs:", options.repeat);
+    }
+    let medians: HashMap<&str, serde_json::Value> =
+        results.iter().map(|(variant, runs)| (*variant, median(runs))).collect();
+    for &variant in &chosen {
+        if options.repeat > 1 {
+            print_result(variant, &medians[variant]);
+        }
     }
     for mode in ["update", "batch"] {
         let (Some(raw), Some(ours)) =
-            (results.get(format!("raw-{mode}").as_str()), results.get(format!("dynamigrate-{mode}").as_str()))
+            (medians.get(format!("raw-{mode}").as_str()), medians.get(format!("dynamigrate-{mode}").as_str()))
         else {
             continue;
         };
@@ -119,8 +141,20 @@ async fn main() {
         println!("{mode:>6} mode: dynamigrate / raw loop = {ratio:.2}x throughput, {cpu:.2}x client CPU per item");
     }
     if options.only.as_deref().is_none_or(|o| o == "capacity") {
-        capacity_run(&client, &options).await;
+        capacity_run(&client, &options, true).await;
+        capacity_run(&client, &options, false).await;
     }
+}
+
+/// Each measure's median over the runs of one variant (taken measure by measure).
+fn median(runs: &[serde_json::Value]) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for measure in ["items_per_second", "seconds", "cpu_ms_per_1000", "peak_rss_kb"] {
+        let mut values: Vec<f64> = runs.iter().filter_map(|r| r[measure].as_f64()).collect();
+        values.sort_by(f64::total_cmp);
+        out.insert(measure.into(), json!(values.get(values.len() / 2).copied().unwrap_or(0.0)));
+    }
+    serde_json::Value::Object(out)
 }
 
 async fn run_worker(variant: &str, table: &str, args: &[String]) -> serde_json::Value {
@@ -210,7 +244,7 @@ async fn ours(table: &str, options: &Options, mode: WriteMode) -> u64 {
     run.backfill.segments = Some(options.segments);
     run.backfill.concurrency = Some(options.concurrency);
     run.backfill.write_mode = Some(mode);
-    run.backfill.batch_size = options.page;
+    run.backfill.batch_size = Some(options.page);
     run.backfill.rate_mode = options.rate_mode;
     let report = runner.run(&run).await.expect("backfill");
     assert!(report.succeeded(), "{report:?}");
@@ -239,7 +273,7 @@ async fn raw_loop(table: &str, options: &Options, batch: bool) -> u64 {
                     .segment(segment as i32)
                     .total_segments(total as i32)
                     .set_exclusive_start_key(start)
-                    .set_limit(options_page)
+                    .limit(options_page)
                     // The same scan dynamigrate sends for the migration's sk_prefix("METADATA").
                     .filter_expression("begins_with(#sk, :sk)")
                     .expression_attribute_names("#sk", "sk")
@@ -325,14 +359,20 @@ async fn raw_loop(table: &str, options: &Options, batch: bool) -> u64 {
 }
 
 /// Through the proxy at W write units per second: how much of W the adaptive limiter sustains,
-/// and what share of requests were throttled.
-async fn capacity_run(client: &Client, options: &Options) {
+/// and what share of requests were throttled. `stated`: the table is provisioned at W, so
+/// DescribeTable says what the proxy enforces (as on DynamoDB); otherwise it is an on-demand table
+/// and the limiter must find W by itself.
+async fn capacity_run(client: &Client, options: &Options, stated: bool) {
     let w = options.capacity;
     let items = (w * 60.0) as usize;
     let table = unique_name("bench-capacity");
-    create_table(client, &table).await;
+    if stated {
+        create_provisioned_table(client, &table, w as i64, 20_000).await;
+    } else {
+        create_table(client, &table).await;
+    }
     put_items(client, &table, seed_items(items)).await;
-    let faults = Faults { capacity: Some(Capacity::new(w, 1_000_000.0)), ..Faults::default() };
+    let faults = Faults { capacity: Some(Capacity::new(w, 20_000.0)), ..Faults::default() };
     let proxy = FaultProxy::start(&endpoint(), faults).await.expect("proxy");
     let mut world = World::new_for_table(&table).await;
     world.history = unique_name("bench-history");
@@ -362,8 +402,9 @@ async fn capacity_run(client: &Client, options: &Options) {
     let sustained = (u1 - u0) / t1.duration_since(t0).as_secs_f64().max(1e-3);
     let all_requests = ProxyStats::get(&proxy.stats().requests) as f64;
     let all_throttled = ProxyStats::get(&proxy.stats().throttled) as f64;
+    let table_says = if stated { "provisioned at W" } else { "on-demand, W not stated" };
     println!(
-        "capacity mode at W = {w} WCU/s, {items} items in {:.1}s: sustained {sustained:.1} WCU/s ({:.1}% of W) after a 10 s warm-up; \
+        "capacity mode at W = {w} WCU/s ({table_says}), {items} items in {:.1}s: sustained {sustained:.1} WCU/s ({:.1}% of W) after a 10 s warm-up; \
          throttled {:.2}% of requests after warm-up, {:.2}% over the whole run",
         started.elapsed().as_secs_f64(),
         sustained * 100.0 / w,

@@ -43,7 +43,7 @@ use serde::Serialize;
 pub use change::{Change, Expressions, Guard};
 pub use checkpoint::Counts;
 pub use rate::{RateLimits, RateMode};
-pub use settings::{choose_segments, BackfillSettings, WriteMode};
+pub use settings::{choose_segments, BackfillSettings, WriteMode, DEFAULT_PAGE_SIZE};
 pub use value::{display, key_json, Item};
 
 use crate::context::MigrationContext;
