@@ -293,7 +293,7 @@ impl RateControl {
         let reserved = self.writes.estimate();
         self.writes.reserve(reserved).await;
         let n = self.writes_sent.fetch_add(1, Relaxed);
-        WriteTicket { reserved, measured: n < MEASURE_FIRST || n % MEASURE_EVERY == 0 }
+        WriteTicket { reserved, measured: n < MEASURE_FIRST || n.is_multiple_of(MEASURE_EVERY) }
     }
 
     /// Settles a write with the capacity DynamoDB says it consumed; `None` if the write did not ask
