@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::checkpoint::{Checkpoint, CheckpointStore, Counts};
 use super::failures::FailureLog;
 use super::meter::{Meter, ReportScope, Reporter};
-use super::rate::{Controller, RateControl, RateMode, TableCapacity};
+use super::rate::{self, Controller, RateControl, RateMode, TableCapacity};
 use super::settings::{
     choose_segments, DEFAULT_CONCURRENCY, DEFAULT_MAX_FAILURES, DEFAULT_PAGE_SIZE, DEFAULT_SAMPLE_DIFFS,
 };
@@ -253,44 +253,13 @@ pub(crate) async fn run(spec: Backfill<'_>, transform: Arc<Transform>) -> anyhow
             "batch mode writes whole items, so it cannot work on a projection; drop .projection() or use update mode"
         );
     }
-
     let store = env.checkpoint_store(&ctx.migration_id, &spec.name);
     let existing = match &store {
         Some(store) => store.load().await?,
         None => Vec::new(),
     };
-    let total_segments = match existing.first() {
-        Some(previous) => {
-            if settings.segments.is_some_and(|s| s != previous.total_segments) {
-                tracing::warn!(
-                    "resuming with the {} segments of the interrupted run; the segment count cannot change mid-backfill",
-                    previous.total_segments
-                );
-            }
-            previous.total_segments
-        }
-        None => settings.segments.unwrap_or_else(|| choose_segments(shape.size_bytes)).max(1),
-    };
-    let checkpoints: Vec<Checkpoint> = (0..total_segments)
-        .map(|segment| {
-            existing.iter().find(|c| c.segment == segment).cloned().unwrap_or(Checkpoint {
-                segment,
-                total_segments,
-                ..Checkpoint::default()
-            })
-        })
-        .collect();
-    let resumed = !existing.is_empty();
-    let mut earlier = Counts::default();
-    checkpoints.iter().for_each(|c| earlier.add(&c.counts));
-    let done_before = checkpoints.iter().filter(|c| c.done).count() as u64;
-    if resumed {
-        tracing::info!(
-            "resuming backfill {} from checkpoints: {done_before}/{total_segments} segments done, {} items scanned before",
-            spec.name,
-            earlier.scanned
-        );
-    }
+    let segments = SegmentPlan::new(existing, settings.segments, shape.size_bytes);
+    segments.log_resume(&spec.name);
 
     let concurrency = settings.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1);
     let limits = settings.rate_limits();
@@ -305,7 +274,7 @@ pub(crate) async fn run(spec: Backfill<'_>, transform: Arc<Transform>) -> anyhow
         dry_run: ctx.dry_run,
         scan,
         transform,
-        meter: Arc::new(Meter::resuming(&earlier, done_before)),
+        meter: Arc::new(Meter::resuming(&segments.earlier, segments.done_before)),
         failures: FailureLog::new(failures_path, ctx.migration_id.clone(), !ctx.dry_run),
         max_failures: settings.max_failures.unwrap_or(DEFAULT_MAX_FAILURES),
         max_conflict_retries: spec.max_conflict_retries,
@@ -315,26 +284,123 @@ pub(crate) async fn run(spec: Backfill<'_>, transform: Arc<Transform>) -> anyhow
         sample_diffs: settings.sample_diffs.unwrap_or(DEFAULT_SAMPLE_DIFFS),
         rate: Arc::new(RateControl::new(&limits, adaptive, &shape.capacity)),
     });
+    if adaptive {
+        tracing::info!("backfill {}: {}", spec.name, rate::describe_start(&limits, &shape.capacity));
+    }
     let controller = adaptive.then(|| Controller::spawn(engine.rate.clone(), env.retry_stats.clone()));
     let reporter = Reporter::spawn(
         engine.meter.clone(),
         ReportScope {
             label: format!("backfill {}", spec.name),
             estimated_items: Some(shape.item_count),
-            total_segments,
+            total_segments: segments.total,
             mode: ctx.progress_mode,
             dry_run: ctx.dry_run,
             rate: Some(engine.rate.clone()),
         },
     );
+    let delay = settings.batch_delay.unwrap_or(Duration::ZERO);
+    let (total_segments, resumed) = (segments.total, segments.resumed);
+    let first_error = run_workers(&engine, store.as_ref(), segments.pending(), concurrency, delay).await;
+    reporter.finish().await;
+    if let Some(controller) = controller {
+        controller.finish().await;
+    }
 
-    let pending: VecDeque<Checkpoint> = checkpoints.into_iter().filter(|c| !c.done).collect();
+    let completed = engine.meter.segments_done.load(Relaxed) == u64::from(total_segments);
+    if let Some(error) = first_error {
+        tracing::error!("backfill {} stopped: {error}; its checkpoints are kept, `run` again to resume", spec.name);
+        return Err(error.into());
+    }
+    if let (true, Some(store)) = (completed, &store) {
+        store.clear(0..total_segments).await?;
+    }
+    let run = RunFacts {
+        segments: total_segments,
+        resumed,
+        completed,
+        interrupted: ctx.is_cancelled(),
+        started,
+        retry_reasons: env.retry_stats.snapshot().since(&retries_before),
+    };
+    let summary = summarize(&spec, &engine, &run);
+    log_summary(&summary);
+    env.record(summary.clone());
+    Ok(summary)
+}
+
+/// The segments of a run: fresh, or where an interrupted run's checkpoints left them.
+#[derive(Debug, PartialEq)]
+struct SegmentPlan {
+    checkpoints: Vec<Checkpoint>,
+    total: u32,
+    resumed: bool,
+    /// What the interrupted runs did, for the progress line and the summary.
+    earlier: Counts,
+    done_before: u64,
+}
+
+impl SegmentPlan {
+    /// A resumed backfill keeps the interrupted run's segment count whatever is asked now: the
+    /// checkpoints' positions belong to that division of the table.
+    fn new(existing: Vec<Checkpoint>, requested: Option<u32>, table_size_bytes: u64) -> Self {
+        let total = match existing.first() {
+            Some(previous) => {
+                if requested.is_some_and(|s| s != previous.total_segments) {
+                    tracing::warn!(
+                        "resuming with the {} segments of the interrupted run; the segment count cannot change mid-backfill",
+                        previous.total_segments
+                    );
+                }
+                previous.total_segments
+            }
+            None => requested.unwrap_or_else(|| choose_segments(table_size_bytes)).max(1),
+        };
+        let checkpoints: Vec<Checkpoint> = (0..total)
+            .map(|segment| {
+                existing.iter().find(|c| c.segment == segment).cloned().unwrap_or(Checkpoint {
+                    segment,
+                    total_segments: total,
+                    ..Checkpoint::default()
+                })
+            })
+            .collect();
+        let mut earlier = Counts::default();
+        checkpoints.iter().for_each(|c| earlier.add(&c.counts));
+        let done_before = checkpoints.iter().filter(|c| c.done).count() as u64;
+        Self { checkpoints, total, resumed: !existing.is_empty(), earlier, done_before }
+    }
+
+    fn log_resume(&self, name: &str) {
+        if self.resumed {
+            tracing::info!(
+                "resuming backfill {name} from checkpoints: {}/{} segments done, {} items scanned before",
+                self.done_before,
+                self.total,
+                self.earlier.scanned
+            );
+        }
+    }
+
+    /// The segments still to scan, in order.
+    fn pending(self) -> VecDeque<Checkpoint> {
+        self.checkpoints.into_iter().filter(|c| !c.done).collect()
+    }
+}
+
+/// Runs the pending segments on at most `concurrency` workers; the first error stops them all.
+async fn run_workers(
+    engine: &Arc<Engine>,
+    store: Option<&CheckpointStore>,
+    pending: VecDeque<Checkpoint>,
+    concurrency: usize,
+    delay: Duration,
+) -> Option<Error> {
     let workers = pending.len().min(concurrency);
     let queue = Arc::new(Mutex::new(pending));
-    let delay = settings.batch_delay.unwrap_or(Duration::ZERO);
     let mut tasks = JoinSet::new();
     for _ in 0..workers {
-        let (engine, queue, store) = (engine.clone(), queue.clone(), store.clone());
+        let (engine, queue, store) = (engine.clone(), queue.clone(), store.cloned());
         tasks.spawn(async move {
             loop {
                 let next = queue.lock().ok().and_then(|mut q| q.pop_front());
@@ -353,34 +419,7 @@ pub(crate) async fn run(spec: Backfill<'_>, transform: Arc<Transform>) -> anyhow
             first_error.get_or_insert(error);
         }
     }
-    reporter.finish().await;
-    if let Some(controller) = controller {
-        controller.finish().await;
-    }
-
-    let completed = engine.meter.segments_done.load(Relaxed) == u64::from(total_segments);
-    if let Some(error) = first_error {
-        tracing::error!("backfill {} stopped: {error}; its checkpoints are kept, `run` again to resume", spec.name);
-        return Err(error.into());
-    }
-    if completed {
-        if let Some(store) = &store {
-            store.clear(0..total_segments).await?;
-        }
-    }
-    let retry_reasons = env.retry_stats.snapshot().since(&retries_before);
-    let run = RunFacts {
-        segments: total_segments,
-        resumed,
-        completed,
-        interrupted: ctx.is_cancelled(),
-        started,
-        retry_reasons,
-    };
-    let summary = summarize(&spec, &engine, &run);
-    log_summary(&summary);
-    env.record(summary.clone());
-    Ok(summary)
+    first_error
 }
 
 /// Scans one segment page by page from its checkpoint; saves the checkpoint after each page's writes.
@@ -515,5 +554,37 @@ fn log_summary(s: &BackfillSummary) {
              a finished backfill rescans from the start and skips what is already migrated",
             c.failed
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(scanned: u64) -> Counts {
+        Counts { scanned, processed: scanned, modified: scanned, ..Counts::default() }
+    }
+
+    #[test]
+    fn a_fresh_run_takes_the_requested_or_chosen_segments() {
+        let plan = SegmentPlan::new(Vec::new(), Some(7), 0);
+        assert_eq!((plan.total, plan.resumed, plan.done_before), (7, false, 0));
+        assert_eq!(plan.pending().iter().map(|c| c.segment).collect::<Vec<_>>(), (0..7).collect::<Vec<_>>());
+        assert_eq!(SegmentPlan::new(Vec::new(), None, 0).total, 4, "at least 4 segments");
+    }
+
+    #[test]
+    fn a_resumed_run_keeps_the_interrupted_runs_segments_and_skips_the_done_ones() {
+        let key = Item::from([("pk".to_string(), AttributeValue::S("ITEM#9".into()))]);
+        let existing = vec![
+            Checkpoint { segment: 0, total_segments: 3, last_key: None, done: true, counts: counts(10) },
+            Checkpoint { segment: 2, total_segments: 3, last_key: Some(key.clone()), done: false, counts: counts(5) },
+        ];
+        let plan = SegmentPlan::new(existing, Some(8), 0);
+        assert_eq!((plan.total, plan.resumed, plan.done_before, plan.earlier.scanned), (3, true, 1, 15));
+        let pending = plan.pending();
+        assert_eq!(pending.iter().map(|c| c.segment).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(pending[0], Checkpoint { segment: 1, total_segments: 3, ..Checkpoint::default() });
+        assert_eq!(pending[1].last_key, Some(key), "segment 2 goes on from where it stopped");
     }
 }

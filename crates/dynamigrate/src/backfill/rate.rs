@@ -16,8 +16,8 @@
 //! DescribeTable ([`TableCapacity`]): on a provisioned table at 90% of its write capacity, taken as
 //! the capacity to settle under; on an on-demand table at its warm throughput (what it serves at
 //! once) and doubling every quarter second from there until the table first throttles; when the
-//! table says neither, the same doubling from 100 WCU/s (slow start: no opening burst of throttled
-//! requests). On throttling it drops to 90% of what was actually consumed over the last two seconds
+//! table says neither, the same doubling from 4,000 WCU/s, what AWS documents any on-demand table
+//! serves at once. On throttling it drops to 90% of what was actually consumed over the last two seconds
 //! (multiplicative decrease), never below a quarter of the best rate sustained; after each quiet
 //! second it climbs by a fixed step (additive increase): quickly back to 95% of the rate at which
 //! the table last throttled, then slowly. On a provisioned table it settles just under the capacity
@@ -216,10 +216,26 @@ fn adaptive_start(ceiling: f64, table: &TableCapacity) -> AdaptiveStart {
             slow_start: false,
         },
         (None, warm) => {
-            let rate = warm.unwrap_or(SLOW_START_RATE).min(ceiling);
+            let rate = warm.unwrap_or(UNSTATED_START_RATE).min(ceiling);
             AdaptiveStart { rate, capacity: None, slow_start: rate < ceiling }
         }
     }
+}
+
+/// For the log: where the adaptive rate starts, and why.
+pub fn describe_start(limits: &RateLimits, table: &TableCapacity) -> String {
+    let ceiling = limits.write_units_per_second.unwrap_or(f64::INFINITY).min(table.max.unwrap_or(f64::INFINITY));
+    let start = adaptive_start(ceiling, table);
+    let why = match (table.provisioned, table.warm) {
+        _ if start.rate >= ceiling => "the cap".to_string(),
+        (Some(capacity), _) => format!(
+            "90% of the table's provisioned {capacity:.0} WCU/s; DynamoDB Local records provisioned capacity \
+             without enforcing it, use --rate-mode fixed there"
+        ),
+        (None, Some(warm)) => format!("the table's warm throughput, {warm:.0} WCU/s, doubling until it throttles"),
+        (None, None) => "no capacity stated by the table: as a new on-demand table, doubling until it throttles".into(),
+    };
+    format!("adaptive write rate starts at {:.0} WCU/s ({why})", start.rate)
 }
 
 /// A reservation of write capacity, to settle with what the write consumed.
@@ -356,7 +372,10 @@ pub struct Controller {
 
 const TICK: Duration = Duration::from_millis(250);
 /// Where slow start begins, in write units per second, and how often it doubles.
-const SLOW_START_RATE: f64 = 100.0;
+/// Where the rate starts, in write units per second, on a table that states no capacity: a new
+/// on-demand table serves 4,000 at once (AWS's documented warm throughput), and every on-demand
+/// table at least that. (DynamoDB itself states it; DynamoDB Local and other emulators do not.)
+const UNSTATED_START_RATE: f64 = 4000.0;
 const SLOW_START_DOUBLING: Duration = Duration::from_millis(250);
 const MEASURE_OVER: Duration = Duration::from_secs(2);
 const DECREASE: f64 = 0.9;
@@ -473,8 +492,9 @@ mod tests {
         );
 
         let unknown = adaptive_start(f64::INFINITY, &TableCapacity::default());
-        assert_eq!(unknown, AdaptiveStart { rate: SLOW_START_RATE, capacity: None, slow_start: true });
+        assert_eq!(unknown, AdaptiveStart { rate: UNSTATED_START_RATE, capacity: None, slow_start: true });
         assert!(!adaptive_start(50.0, &TableCapacity::default()).slow_start, "already at the cap");
+        assert_eq!(adaptive_start(50.0, &TableCapacity::default()).rate, 50.0);
 
         let capped = RateControl::new(&RateLimits::default(), true, &TableCapacity { max: Some(70.0), ..warm });
         assert_eq!(capped.write_rate(), 70.0, "an on-demand maximum caps the rate");
