@@ -102,12 +102,17 @@ async fn main() {
     run_worker("raw-update", &warm, &args).await;
 
     // Each variant `--repeat` times (default 3), interleaved, so a slow minute of this shared
-    // machine does not land on one variant only; the summary takes each variant's median.
+    // machine does not land on one variant only. Every other round runs in reverse order (ABBA), so
+    // a server that slows down over the hour does not always favour whichever variant goes first.
     let chosen: Vec<&str> =
         VARIANTS.iter().copied().filter(|v| options.only.as_deref().is_none_or(|o| v.contains(o))).collect();
     let mut results: HashMap<&str, Vec<serde_json::Value>> = HashMap::new();
     for round in 1..=options.repeat {
-        for &variant in &chosen {
+        let mut order = chosen.clone();
+        if round % 2 == 0 {
+            order.reverse();
+        }
+        for &variant in &order {
             let table = unique_name(&format!("bench-{variant}"));
             create_table(&client, &table).await;
             let seeding = Instant::now();
@@ -132,13 +137,23 @@ async fn main() {
     }
     for mode in ["update", "batch"] {
         let (Some(raw), Some(ours)) =
-            (medians.get(format!("raw-{mode}").as_str()), medians.get(format!("dynamigrate-{mode}").as_str()))
+            (results.get(format!("raw-{mode}").as_str()), results.get(format!("dynamigrate-{mode}").as_str()))
         else {
             continue;
         };
-        let ratio = ours["items_per_second"].as_f64().unwrap_or(0.0) / raw["items_per_second"].as_f64().unwrap_or(1.0);
-        let cpu = ours["cpu_ms_per_1000"].as_f64().unwrap_or(0.0) / raw["cpu_ms_per_1000"].as_f64().unwrap_or(1.0);
-        println!("{mode:>6} mode: dynamigrate / raw loop = {ratio:.2}x throughput, {cpu:.2}x client CPU per item");
+        // Ratios round by round (the two runs of a round are neighbours in time), then their median.
+        let ratios = |measure: &str| -> Vec<f64> {
+            let value = |r: &serde_json::Value| r[measure].as_f64().unwrap_or(0.0);
+            raw.iter().zip(ours).map(|(raw, ours)| value(ours) / value(raw).max(1e-9)).collect()
+        };
+        let (throughput, cpu) = (ratios("items_per_second"), ratios("cpu_ms_per_1000"));
+        let rounds: Vec<String> = throughput.iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "{mode:>6} mode: dynamigrate / raw loop = {:.2}x throughput (rounds: {}), {:.2}x client CPU per item",
+            middle(&throughput),
+            rounds.join(", "),
+            middle(&cpu)
+        );
     }
     if options.only.as_deref().is_none_or(|o| o == "capacity") {
         capacity_run(&client, &options, true).await;
@@ -150,11 +165,17 @@ async fn main() {
 fn median(runs: &[serde_json::Value]) -> serde_json::Value {
     let mut out = serde_json::Map::new();
     for measure in ["items_per_second", "seconds", "cpu_ms_per_1000", "peak_rss_kb"] {
-        let mut values: Vec<f64> = runs.iter().filter_map(|r| r[measure].as_f64()).collect();
-        values.sort_by(f64::total_cmp);
-        out.insert(measure.into(), json!(values.get(values.len() / 2).copied().unwrap_or(0.0)));
+        let values: Vec<f64> = runs.iter().filter_map(|r| r[measure].as_f64()).collect();
+        out.insert(measure.into(), json!(middle(&values)));
     }
     serde_json::Value::Object(out)
+}
+
+/// The median (the upper one of an even count).
+fn middle(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
 }
 
 async fn run_worker(variant: &str, table: &str, args: &[String]) -> serde_json::Value {
