@@ -324,11 +324,23 @@ async fn a_write_that_conflicts_is_reread_and_transformed_again() {
 
 #[tokio::test]
 async fn failed_items_are_logged_counted_and_filed_and_the_run_goes_on() {
+    failed_items_are_filed("update").await;
+}
+
+#[tokio::test]
+async fn in_batch_mode_a_rejected_batch_is_finished_item_by_item_and_only_the_bad_item_fails() {
+    // DynamoDB rejects the whole BatchWriteItem that holds the oversized item; its 24 neighbours
+    // are read again and written one by one, and only the oversized one is filed.
+    failed_items_are_filed("batch").await;
+}
+
+async fn failed_items_are_filed(write_mode: &str) {
     let world = World::new().await;
     put_items(&world.client, &world.table, seed_items(500)).await;
     let failures = std::env::temp_dir().join(format!("{}.jsonl", dynamigrate_tests::unique_name("failures")));
     let env = [("FIXTURE_BACKFILL", "1"), ("FIXTURE_FAIL_EVERY", "50"), ("FIXTURE_TOO_LARGE", "7")];
-    let ran = world.run_with(&["run", "--failures-file", failures.to_str().unwrap()], &env).await;
+    let args = ["run", "--failures-file", failures.to_str().unwrap(), "--write-mode", write_mode];
+    let ran = world.run_with(&args, &env).await;
     assert_eq!(ran.code, 1, "failed items make the migration fail: {ran:?}");
     assert!(ran.stdout.contains("failed 11"), "{}", ran.stdout);
     assert!(ran.stdout.contains("failed items are listed in"), "{}", ran.stdout);

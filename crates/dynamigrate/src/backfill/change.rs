@@ -1,6 +1,7 @@
 //! What a transform returns for an item, and how a change becomes a guarded DynamoDB write.
 //! Pure: building expressions and applying a change to an item in memory are unit-tested here.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -88,15 +89,15 @@ impl Change {
     /// For a guarded write: a `Put` becomes the update that turns `read` into the new item (set what
     /// differs, remove what is gone). A whole-item PutItem would drop attributes the application
     /// added after our read, which no condition can detect; an update leaves them alone.
-    pub fn as_update(&self, read: &Item, key_names: &[String]) -> Self {
-        let Self::Put(new) = self else { return self.clone() };
+    pub fn as_update(&self, read: &Item, key_names: &[String]) -> Cow<'_, Self> {
+        let Self::Put(new) = self else { return Cow::Borrowed(self) };
         let set = new
             .iter()
             .filter(|(k, v)| !key_names.contains(k) && read.get(*k) != Some(*v))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let remove = read.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
-        Self::Update { set, remove }
+        Cow::Owned(Self::Update { set, remove })
     }
 
     /// Attribute names the change writes or removes.
@@ -230,7 +231,7 @@ mod tests {
         let mut new = item();
         new.insert("version".into(), AttributeValue::N("2".into()));
         new.remove("name");
-        let update = Change::Put(new.clone()).as_update(&item(), &keys());
+        let update = Change::Put(new.clone()).as_update(&item(), &keys()).into_owned();
         assert_eq!(update, Change::update().set("version", AttributeValue::N("2".into())).remove("name"));
         assert_eq!(update.apply(&item()), Some(new));
     }

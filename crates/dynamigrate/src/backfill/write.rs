@@ -186,7 +186,8 @@ async fn process_item(engine: &Engine, item: Item) -> Verdict {
 
 /// One guarded write, paced by the write-capacity limiter and charged with what it consumed.
 async fn write_guarded(engine: &Engine, key: &Item, read: &Item, change: &Change) -> Result<(), WriteError> {
-    let change = &change.as_update(read, &engine.key_names);
+    let change = change.as_update(read, &engine.key_names);
+    let change = change.as_ref();
     let e = Expressions::build(change, read, &engine.guard, &engine.key_names).map_err(WriteError::Failed)?;
     let names = Some(e.names.into_iter().collect());
     let values = (!e.values.is_empty()).then(|| e.values.into_iter().collect());
@@ -203,7 +204,7 @@ async fn write_guarded(engine: &Engine, key: &Item, read: &Item, change: &Change
             .condition_expression(e.condition)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
-            .return_consumed_capacity(measure)
+            .set_return_consumed_capacity(measure)
             .send()
             .await
             .map(|output| consumed(output.consumed_capacity))
@@ -215,7 +216,7 @@ async fn write_guarded(engine: &Engine, key: &Item, read: &Item, change: &Change
             .condition_expression(e.condition)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
-            .return_consumed_capacity(measure)
+            .set_return_consumed_capacity(measure)
             .send()
             .await
             .map(|output| consumed(output.consumed_capacity))
@@ -269,16 +270,20 @@ const MAX_UNPROCESSED_ROUNDS: u32 = 30;
 async fn process_batch(engine: &Arc<Engine>, items: Vec<Item>) -> Counts {
     let mut counts = Counts::default();
     let mut tasks = JoinSet::new();
-    let mut batch = Vec::with_capacity(BATCH_LIMIT);
+    let mut batch = Batch::default();
     for item in items {
         engine.rate.item().await;
-        batch.extend(batch_request(engine, item, &mut counts));
-        if batch.len() == BATCH_LIMIT && !send_batch(engine, &mut tasks, std::mem::take(&mut batch), &mut counts).await
+        if let Some((key, request)) = batch_request(engine, item, &mut counts) {
+            batch.keys.push(key);
+            batch.requests.push(request);
+        }
+        if batch.requests.len() == BATCH_LIMIT
+            && !send_batch(engine, &mut tasks, std::mem::take(&mut batch), &mut counts).await
         {
             break;
         }
     }
-    if !batch.is_empty() {
+    if !batch.requests.is_empty() {
         send_batch(engine, &mut tasks, batch, &mut counts).await;
     }
     while let Some(joined) = tasks.join_next().await {
@@ -287,8 +292,9 @@ async fn process_batch(engine: &Arc<Engine>, items: Vec<Item>) -> Counts {
     counts
 }
 
-/// The write for one item in batch mode, or None when it is skipped, failed or only counted (dry run).
-fn batch_request(engine: &Engine, item: Item, counts: &mut Counts) -> Option<WriteRequest> {
+/// The write for one item in batch mode, with its key; None when the item is skipped, failed or
+/// only counted (dry run).
+fn batch_request(engine: &Engine, item: Item, counts: &mut Counts) -> Option<(Item, WriteRequest)> {
     let key = engine.key_of(&item);
     let change = match engine.transform(&key, &item) {
         Ok(change) => change,
@@ -307,7 +313,7 @@ fn batch_request(engine: &Engine, item: Item, counts: &mut Counts) -> Option<Wri
         return None;
     }
     match to_write_request(&key, change.apply_to(item)) {
-        Ok(request) => Some(request),
+        Ok(request) => Some((key, request)),
         Err(error) => {
             counts.tally(engine.fail(&key, &error), 1);
             None
@@ -316,12 +322,7 @@ fn batch_request(engine: &Engine, item: Item, counts: &mut Counts) -> Option<Wri
 }
 
 /// Sends a batch in its own task once a write slot is free; false when the run is stopping.
-async fn send_batch(
-    engine: &Arc<Engine>,
-    tasks: &mut JoinSet<Counts>,
-    batch: Vec<WriteRequest>,
-    counts: &mut Counts,
-) -> bool {
+async fn send_batch(engine: &Arc<Engine>, tasks: &mut JoinSet<Counts>, batch: Batch, counts: &mut Counts) -> bool {
     let Ok(permit) = engine.writes.clone().acquire_owned().await else { return false };
     while let Some(joined) = tasks.try_join_next() {
         add_batch(counts, joined);
@@ -365,16 +366,24 @@ impl Engine {
     }
 }
 
-/// Writes up to 25 items, resending unprocessed ones with backoff. If DynamoDB rejects the whole
-/// batch (a validation error in one item), writes them one by one to find and record the bad ones.
-async fn write_batch(engine: &Engine, mut pending: Vec<WriteRequest>) -> Counts {
+/// One BatchWriteItem's worth of items: the requests, and their keys (the requests go to the SDK,
+/// and the keys are what is left to finish the items if the batch fails).
+#[derive(Default)]
+struct Batch {
+    keys: Vec<Item>,
+    requests: Vec<WriteRequest>,
+}
+
+/// Writes up to 25 items, resending unprocessed ones with backoff. A batch still failing after the
+/// SDK's retries, or rejected by DynamoDB (a validation error in one item), is finished item by item.
+async fn write_batch(engine: &Engine, batch: Batch) -> Counts {
     let mut counts = Counts::default();
-    let (mut round, mut patience) = (0, 0);
-    while round <= MAX_UNPROCESSED_ROUNDS {
-        // A copy to send: the SDK takes the requests, and after an error they are needed again.
+    let Batch { mut keys, requests: mut pending } = batch;
+    for round in 0..=MAX_UNPROCESSED_ROUNDS {
         let ticket = engine.rate.write().await;
-        let request = engine.client.batch_write_item().request_items(&engine.table, pending.clone());
-        let result = request.return_consumed_capacity(ticket.return_consumed_capacity()).send().await;
+        let sent = pending.len();
+        let request = engine.client.batch_write_item().request_items(&engine.table, pending);
+        let result = request.set_return_consumed_capacity(ticket.return_consumed_capacity()).send().await;
         let spent = match &result {
             Ok(output) if output.consumed_capacity.is_some() => {
                 Some(output.consumed_capacity().iter().filter_map(|c| c.capacity_units).sum())
@@ -385,68 +394,52 @@ async fn write_batch(engine: &Engine, mut pending: Vec<WriteRequest>) -> Counts 
         engine.rate.wrote(ticket, spent);
         let unprocessed = match result {
             Ok(output) => output.unprocessed_items.and_then(|mut u| u.remove(&engine.table)).unwrap_or_default(),
-            Err(error) if is_transient(&error) && patience < PATIENCE_ROUNDS => {
+            Err(error) => {
                 if is_throttling(&error) {
                     engine.rate.throttled.fetch_add(1, Relaxed);
                 }
-                patience += 1;
-                engine.meter.retries.fetch_add(pending.len() as u64, Relaxed);
-                pause(patience).await;
-                continue;
-            }
-            Err(error) => {
-                tracing::debug!("batch rejected, writing its items one by one: {}", DisplayErrorContext(&error));
-                for request in pending {
-                    counts.tally(write_one(engine, request).await, 1);
-                }
+                tracing::debug!("batch failed, finishing its items one by one: {}", DisplayErrorContext(&error));
+                // Boxed: the single-item path is a large future, and inlining it in every batch's
+                // task made each spawn copy it (a tenth of batch mode's client CPU).
+                counts.add(&Box::pin(finish_one_by_one(engine, keys)).await);
                 return counts;
             }
         };
-        let written = pending.len() - unprocessed.len();
-        counts.tally(engine.count(Verdict::Modified, written as u64), written as u64);
+        let written = (sent - unprocessed.len()) as u64;
+        counts.tally(engine.count(Verdict::Modified, written), written);
         if unprocessed.is_empty() {
             return counts;
         }
         // Unprocessed items are DynamoDB saying "too fast": the same signal as throttling. They
         // come back whole, so they are what is left to send.
         engine.rate.throttled.fetch_add(1, Relaxed);
+        keys = unprocessed.iter().map(|request| engine.key_of_request(request)).collect();
         pending = unprocessed;
         engine.meter.retries.fetch_add(pending.len() as u64, Relaxed);
         // Unprocessed items: up to 50 ms × 2^round, at most 5 s.
         tokio::time::sleep(jittered_backoff(Duration::from_millis(50), round, Duration::from_secs(5))).await;
-        round += 1;
     }
-    for request in pending {
+    for key in keys {
         let message = format!("still unprocessed after {MAX_UNPROCESSED_ROUNDS} rounds of BatchWriteItem");
-        counts.tally(engine.fail(&engine.key_of_request(&request), &message), 1);
+        counts.tally(engine.fail(&key, &message), 1);
     }
     counts
 }
 
-async fn write_one(engine: &Engine, request: WriteRequest) -> Verdict {
-    let key = &engine.key_of_request(&request);
-    let mut patience = 0;
-    loop {
-        let result = match &request.put_request {
-            Some(put) => {
-                let put = engine.client.put_item().table_name(&engine.table).set_item(Some(put.item.clone()));
-                put.send().await.map(drop).map_err(classify)
-            }
-            None => {
-                let delete = engine.client.delete_item().table_name(&engine.table).set_key(Some(key.clone()));
-                delete.send().await.map(drop).map_err(classify)
-            }
+/// Finishes the items of a failed batch one at a time: each is read again (consistently) and goes
+/// through the guarded single-item path, with its own patience, conflict handling and failure
+/// records. Whether or not part of the batch landed, every item ends migrated, or recorded as
+/// failed; an item already migrated is skipped, one deleted meanwhile has nothing left to do.
+/// Keeping only the keys spares every batch a copy of its items for this rare path.
+async fn finish_one_by_one(engine: &Engine, keys: Vec<Item>) -> Counts {
+    let mut counts = Counts::default();
+    for key in keys {
+        let verdict = match engine.scan.reread(&engine.client, &key).await {
+            Ok(Some(item)) => process_item(engine, item).await,
+            Ok(None) => engine.count(Verdict::Skipped, 1),
+            Err(error) => engine.fail(&key, &error),
         };
-        match result {
-            Ok(()) => return engine.count(Verdict::Modified, 1),
-            Err(WriteError::Transient(_, _)) if patience < PATIENCE_ROUNDS => {
-                patience += 1;
-                pause(patience).await;
-            }
-            Err(WriteError::Failed(error) | WriteError::Transient(error, _)) => return engine.fail(key, &error),
-            Err(WriteError::Conflict) => {
-                return engine.fail(key, "unexpected condition failure on an unconditional write")
-            }
-        }
+        counts.tally(verdict, 1);
     }
+    counts
 }
