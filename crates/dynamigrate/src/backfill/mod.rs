@@ -272,7 +272,8 @@ pub struct BackfillSummary {
     pub retries: u64,
     /// SDK retries by reason.
     pub retry_reasons: crate::aws::RetryCounts,
-    /// Capacity consumed, as DynamoDB reported it.
+    /// Capacity consumed, as DynamoDB reported it: for every scan page, and for the sampled writes
+    /// (the others are counted at the running average of the sampled ones; see `rate`).
     pub write_units: f64,
     pub read_units: f64,
     /// Continued from checkpoints an earlier, interrupted run left.
