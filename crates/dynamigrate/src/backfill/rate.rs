@@ -222,15 +222,21 @@ fn adaptive_start(ceiling: f64, table: &TableCapacity) -> AdaptiveStart {
     }
 }
 
+/// The highest write rate allowed: `--max-wcu`, and an on-demand table's maximum.
+fn write_ceiling(limits: &RateLimits, table: &TableCapacity) -> f64 {
+    limits.write_units_per_second.unwrap_or(f64::INFINITY).min(table.max.unwrap_or(f64::INFINITY))
+}
+
 /// For the log: where the adaptive rate starts, and why.
 pub fn describe_start(limits: &RateLimits, table: &TableCapacity) -> String {
-    let ceiling = limits.write_units_per_second.unwrap_or(f64::INFINITY).min(table.max.unwrap_or(f64::INFINITY));
+    let ceiling = write_ceiling(limits, table);
     let start = adaptive_start(ceiling, table);
     let why = match (table.provisioned, table.warm) {
         _ if start.rate >= ceiling => "the cap".to_string(),
         (Some(capacity), _) => format!(
-            "90% of the table's provisioned {capacity:.0} WCU/s; DynamoDB Local records provisioned capacity \
-             without enforcing it, use --rate-mode fixed there"
+            "{:.0}% of the table's provisioned {capacity:.0} WCU/s; DynamoDB Local records provisioned \
+             capacity without enforcing it, use --rate-mode fixed there",
+            PROVISIONED_START * 100.0
         ),
         (None, Some(warm)) => format!("the table's warm throughput, {warm:.0} WCU/s, doubling until it throttles"),
         (None, None) => "no capacity stated by the table: as a new on-demand table, doubling until it throttles".into(),
@@ -278,7 +284,7 @@ impl RateControl {
     /// `adaptive` says whether a [`Controller`] will steer the write rate, starting where `table`
     /// suggests (see [`TableCapacity`]). An on-demand table's maximum caps the rate either way.
     pub fn new(limits: &RateLimits, adaptive: bool, table: &TableCapacity) -> Self {
-        let ceiling = limits.write_units_per_second.unwrap_or(f64::INFINITY).min(table.max.unwrap_or(f64::INFINITY));
+        let ceiling = write_ceiling(limits, table);
         let start = adaptive_start(ceiling, table);
         Self {
             items: limits.items_per_second.map(Pacer::new),

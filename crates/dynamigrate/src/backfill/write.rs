@@ -415,9 +415,11 @@ async fn write_batch(engine: &Engine, batch: Batch) -> Counts {
         engine.rate.throttled.fetch_add(1, Relaxed);
         keys = unprocessed.iter().map(|request| engine.key_of_request(request)).collect();
         pending = unprocessed;
-        engine.meter.retries.fetch_add(pending.len() as u64, Relaxed);
-        // Unprocessed items: up to 50 ms × 2^round, at most 5 s.
-        tokio::time::sleep(jittered_backoff(Duration::from_millis(50), round, Duration::from_secs(5))).await;
+        if round < MAX_UNPROCESSED_ROUNDS {
+            engine.meter.retries.fetch_add(pending.len() as u64, Relaxed);
+            // Unprocessed items: up to 50 ms × 2^round, at most 5 s.
+            tokio::time::sleep(jittered_backoff(Duration::from_millis(50), round, Duration::from_secs(5))).await;
+        }
     }
     for key in keys {
         let message = format!("still unprocessed after {MAX_UNPROCESSED_ROUNDS} rounds of BatchWriteItem");
