@@ -374,11 +374,11 @@ pub struct Controller {
 }
 
 const TICK: Duration = Duration::from_millis(250);
-/// Where slow start begins, in write units per second, and how often it doubles.
 /// Where the rate starts, in write units per second, on a table that states no capacity: a new
 /// on-demand table serves 4,000 at once (AWS's documented warm throughput), and every on-demand
 /// table at least that. (DynamoDB itself states it; DynamoDB Local and other emulators do not.)
 const UNSTATED_START_RATE: f64 = 4000.0;
+/// How often the rate doubles until the table first throttles.
 const SLOW_START_DOUBLING: Duration = Duration::from_millis(250);
 const MEASURE_OVER: Duration = Duration::from_secs(2);
 const DECREASE: f64 = 0.9;
