@@ -9,10 +9,15 @@ pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// RFC 3339 in UTC with milliseconds, e.g. `2026-11-21T05:37:36.123Z`.
+/// RFC 3339 in UTC with exactly three fraction digits, e.g. `2026-11-21T05:37:36.120Z`: fixed width,
+/// so the history's timestamps sort as text. (The SDK's formatter drops trailing zeros, and
+/// `…36.12Z` sorted after `…36.123Z`.)
 pub fn rfc3339(epoch_ms: u64) -> String {
-    let time = DateTime::from(UNIX_EPOCH + Duration::from_millis(epoch_ms));
-    time.fmt(Format::DateTime).unwrap_or_else(|_| format!("{epoch_ms} ms since epoch"))
+    let seconds = DateTime::from(UNIX_EPOCH + Duration::from_secs(epoch_ms / 1000));
+    match seconds.fmt(Format::DateTime) {
+        Ok(text) => format!("{}.{:03}Z", text.trim_end_matches('Z'), epoch_ms % 1000),
+        Err(_) => format!("{epoch_ms} ms since epoch"),
+    }
 }
 
 #[cfg(test)]
@@ -20,5 +25,14 @@ mod tests {
     #[test]
     fn formats_utc_with_milliseconds() {
         assert_eq!(super::rfc3339(1_764_315_456_123), "2025-11-28T07:37:36.123Z");
+    }
+
+    #[test]
+    fn timestamps_have_a_fixed_width_and_sort_as_text() {
+        assert_eq!(super::rfc3339(1_764_315_456_120), "2025-11-28T07:37:36.120Z");
+        assert_eq!(super::rfc3339(1_764_315_456_000), "2025-11-28T07:37:36.000Z");
+        let times = [1_764_315_456_000, 1_764_315_456_005, 1_764_315_456_050, 1_764_315_456_120, 1_764_315_456_123];
+        let texts: Vec<String> = times.iter().map(|t| super::rfc3339(*t)).collect();
+        assert!(texts.windows(2).all(|pair| pair[0] < pair[1]), "{texts:?}");
     }
 }
