@@ -367,6 +367,12 @@ impl RateControl {
     }
 }
 
+/// Whether the run is using its write limit: consuming at least half of it. Only then does the
+/// limit grow (as TCP grows a window only while it is used).
+fn in_use(consumed: f64, limit: f64) -> bool {
+    consumed >= limit * 0.5
+}
+
 /// The adaptive controller: watches throttling and the consumed write capacity, sets the write rate.
 pub struct Controller {
     stop: CancellationToken,
@@ -436,6 +442,9 @@ impl Controller {
                         last_change = now;
                         tracing::debug!("throttled at {consumed:.1} WCU/s: write rate down to {new_rate:.1}");
                     }
+                } else if !in_use(consumed, rate.write_rate()) {
+                    // A limit the run does not reach says nothing about the table: raising it
+                    // would only let it climb without bound (and a later burst through it).
                 } else if slow_start && since_change >= SLOW_START_DOUBLING {
                     let new_rate = (rate.write_rate() * 2.0).min(rate.ceiling);
                     rate.writes.set_rate(new_rate);
@@ -501,6 +510,13 @@ mod tests {
 
         let capped = RateControl::new(&RateLimits::default(), true, &TableCapacity { max: Some(70.0), ..warm });
         assert_eq!(capped.write_rate(), 70.0, "an on-demand maximum caps the rate");
+    }
+
+    #[test]
+    fn a_limit_grows_only_while_it_is_used() {
+        assert!(in_use(2_500.0, 4_000.0));
+        assert!(!in_use(1_000.0, 4_000.0), "a server that manages 1,000 WCU/s keeps a 4,000 limit as it is");
+        assert!(!in_use(0.0, 100.0));
     }
 
     #[test]
