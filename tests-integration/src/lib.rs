@@ -99,7 +99,7 @@ async fn create_table_billed(client: &Client, name: &str, provisioned: Option<(i
 }
 
 pub async fn table_exists(client: &Client, name: &str) -> bool {
-    dynamigrate::history::table_exists(client, name).await.expect("describe table")
+    dynamigrate::aws::table_exists(client, name).await.expect("describe table")
 }
 
 /// Writes items with BatchWriteItem, 25 at a time, a few calls in flight, until none is unprocessed.
@@ -255,7 +255,7 @@ impl World {
         let client = client().await;
         let table = unique_name("items");
         create_table(&client, &table).await;
-        Self { client, table, history: unique_name("history"), config: None, lease: dynamigrate::lock::DEFAULT_LEASE }
+        Self { client, table, history: unique_name("history"), config: None, lease: dynamigrate::ledger::DEFAULT_LEASE }
     }
 
     /// A world on an existing table (the benchmark seeds its own).
@@ -265,7 +265,7 @@ impl World {
             table: table.to_string(),
             history: unique_name("history"),
             config: None,
-            lease: dynamigrate::lock::DEFAULT_LEASE,
+            lease: dynamigrate::ledger::DEFAULT_LEASE,
         }
     }
 
@@ -321,11 +321,10 @@ impl World {
             .map(|item| n(&item, "runs").unwrap_or(0))
     }
 
-    /// An in-process runner on this world, progress hidden.
+    /// An in-process runner on this world (it reports to no one).
     pub fn runner(&self, migrations: Vec<Box<dyn dynamigrate::Migration>>) -> dynamigrate::Runner {
         let mut config = dynamigrate::RunnerConfig::new("dev", &self.table);
         config.history_table = self.history.clone();
-        config.progress = dynamigrate::ProgressMode::Hidden;
         let set = dynamigrate::MigrationSet::new(migrations).expect("valid migrations");
         dynamigrate::Runner::new(self.client.clone(), config, set)
     }
@@ -343,7 +342,6 @@ impl World {
         let (client, stats) = dynamigrate::aws::migration_client(&sdk, &dynamigrate::aws::RetryOptions::default());
         let mut config = dynamigrate::RunnerConfig::new("dev", &self.table);
         config.history_table = self.history.clone();
-        config.progress = dynamigrate::ProgressMode::Hidden;
         config.lease = self.lease;
         let set = dynamigrate::MigrationSet::new(migrations).expect("valid migrations");
         dynamigrate::Runner::new(client, config, set).with_retry_stats(stats)
@@ -362,7 +360,7 @@ impl World {
     }
 
     pub async fn attempts(&self) -> Vec<dynamigrate::Attempt> {
-        dynamigrate::history::HistoryStore::new(self.client.clone(), &self.history).attempts().await.expect("history")
+        dynamigrate::Ledger::new(self.client.clone(), &self.history).all_attempts().await.expect("history")
     }
 }
 

@@ -13,12 +13,12 @@ use dynamigrate_tests::fixtures::{is_migrated, upgrade, BACKFILL_ID};
 use dynamigrate_tests::{assert_same, get_item, n, put_items, s, scan_all, seed_items, snapshot, World};
 
 /// Builder settings a test applies to a backfill.
-type Configure = fn(Backfill<'_>) -> Backfill<'_>;
+type Configure = fn(Backfill) -> Backfill;
 
 /// A migration whose `up` is one backfill with the given transform and builder settings.
 struct BackfillMigration {
     id: &'static str,
-    transform: Arc<Transform>,
+    transform: Arc<dyn Transform>,
     configure: Configure,
 }
 
@@ -31,8 +31,7 @@ impl Migration for BackfillMigration {
         "test backfill"
     }
     async fn up(&self, ctx: &MigrationContext) -> anyhow::Result<Outcome> {
-        let transform = self.transform.clone();
-        let summary = (self.configure)(ctx.backfill()).run(move |item| transform(item)).await?;
+        let summary = (self.configure)(ctx.backfill()).run_shared(self.transform.clone()).await?;
         Ok(summary.outcome())
     }
 }

@@ -30,7 +30,7 @@ async fn a_backfill_under_throttling_5xx_and_resets_completes_with_every_item_co
     let runner = world.runner_via(&proxy.endpoint, backfill());
     let mut options = RunOptions::default();
     options.backfill.segments = Some(4);
-    options.backfill.batch_size = Some(500);
+    options.backfill.page_size = Some(500);
     // These throttles are random, not about load: this test is about retries, not the limiter.
     options.backfill.rate_mode = Some(dynamigrate::backfill::RateMode::Fixed);
     let report = runner.run(&options).await.expect("the run survives the faults");
@@ -95,8 +95,8 @@ async fn the_heartbeat_and_checkpoints_survive_throttling_of_their_own_writes() 
     options.backfill.rate_mode = Some(dynamigrate::backfill::RateMode::Fixed);
     // 2 segments × 10 pages × a 1 s pause: the run lasts well over two lease lengths.
     options.backfill.segments = Some(2);
-    options.backfill.batch_size = Some(50);
-    options.backfill.batch_delay = Some(Duration::from_millis(1000));
+    options.backfill.page_size = Some(50);
+    options.backfill.page_delay_ms = Some(1000);
     let running = tokio::spawn(async move { runner.run(&options).await });
 
     // While it runs, past two lease lengths, another runner must still find the lock held.
@@ -153,7 +153,7 @@ async fn adaptive_run_at_capacity(world: &World) -> Settled {
     let proxy = FaultProxy::start(&endpoint(), faults).await.unwrap();
     let runner = world.runner_via(&proxy.endpoint, backfill());
     let mut options = RunOptions::default();
-    options.backfill.concurrency = Some(CONCURRENCY);
+    options.backfill.concurrency = Some(CONCURRENCY as u32);
     let running = tokio::spawn(async move { runner.run(&options).await.expect("run") });
     let samples = sample_write_units(&proxy, &running).await;
     let report = running.await.unwrap();

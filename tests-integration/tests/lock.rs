@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use dynamigrate::clock::{now_ms, rfc3339};
-use dynamigrate::history::HistoryStore;
-use dynamigrate::lock::LeaseLock;
+use dynamigrate::ledger::LeaseLock;
+use dynamigrate::Ledger;
 use dynamigrate::{Attempt, AttemptState, Direction, Error, MigrationId, RunIdentity};
 use dynamigrate_tests::{get_item, World};
 
 /// Writes a lock item as another runner would have left it.
 async fn plant_lock(world: &World, owner: &str, host: &str, pid: u32, expires_in_ms: i64) {
-    HistoryStore::new(world.client.clone(), &world.history).ensure_table().await.unwrap();
+    Ledger::new(world.client.clone(), &world.history).ensure_table().await.unwrap();
     let now = now_ms();
     let expires = (now as i64 + expires_in_ms) as u64;
     let s = |v: &str| AttributeValue::S(v.to_string());
@@ -140,13 +140,13 @@ async fn unlock_releases_only_with_force_for_another_owner() {
 #[tokio::test]
 async fn history_writes_are_fenced_on_holding_the_lease() {
     let world = World::new().await;
-    let history = HistoryStore::new(world.client.clone(), &world.history);
+    let history = Ledger::new(world.client.clone(), &world.history);
     history.ensure_table().await.unwrap();
     let first = RunIdentity::current();
     let mut second = RunIdentity::current();
     second.owner = "other@host".into();
     let lease = Duration::from_secs(3);
-    let lock_a = LeaseLock::new(world.client.clone(), &world.history, first.clone(), "dev", lease);
+    let lock_a = LeaseLock::new(history.clone(), first.clone(), "dev", lease);
     lock_a.try_acquire("run").await.unwrap();
 
     let attempt = Attempt {
@@ -164,16 +164,17 @@ async fn history_writes_are_fenced_on_holding_the_lease() {
         error: None,
         ran_by: first.clone(),
     };
-    history.write_attempt(&attempt, &first.run_id).await.expect("the holder may write");
-    let outsider = history.write_attempt(&attempt, &second.run_id).await;
+    history.write_attempt(&attempt, &lock_a.fence()).await.expect("the holder may write");
+    let outsider =
+        history.write_attempt(&attempt, &LeaseLock::new(history.clone(), second.clone(), "dev", lease).fence()).await;
     assert!(matches!(outsider, Err(Error::LeaseLost)), "{outsider:?}");
 
     // A stalls longer than its lease; B takes over; A's next write is refused.
-    let lock_b = LeaseLock::new(world.client.clone(), &world.history, second.clone(), "dev", lease);
+    let lock_b = LeaseLock::new(history.clone(), second.clone(), "dev", lease);
     assert!(matches!(lock_b.try_acquire("run").await, Err(Error::LockHeld(_))));
     tokio::time::sleep(lease + Duration::from_millis(300)).await;
     lock_b.try_acquire("run").await.expect("expired lease is taken over");
-    let stale = history.write_attempt(&attempt, &first.run_id).await;
+    let stale = history.write_attempt(&attempt, &lock_a.fence()).await;
     assert!(matches!(stale, Err(Error::LeaseLost)), "{stale:?}");
-    assert_eq!(history.attempts().await.unwrap().len(), 1);
+    assert_eq!(history.all_attempts().await.unwrap().len(), 1);
 }

@@ -2,11 +2,8 @@
 
 use std::path::PathBuf;
 
-use std::time::Duration;
-
-use clap::{ArgAction, Args, Parser, Subcommand};
-use dynamigrate::backfill::RateMode;
-use dynamigrate::{BackfillSettings, MigrationId, WriteMode};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use dynamigrate::{BackfillSettings, MigrationId};
 
 #[derive(Debug, Parser)]
 #[command(version, about = "Safe, resumable schema and data migrations for Amazon DynamoDB")]
@@ -46,6 +43,9 @@ pub struct GlobalArgs {
     /// Print the result as JSON on stdout (logs stay on stderr)
     #[arg(long, global = true)]
     pub json: bool,
+    /// Log lines on stderr as text, or as one JSON object per line (for CloudWatch, Kubernetes)
+    #[arg(long, global = true, value_enum, env = "DYNAMIGRATE_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Do not ask for confirmation on stages that require it
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
@@ -73,7 +73,7 @@ pub enum Command {
         #[arg(long)]
         ignore_missing: bool,
         #[command(flatten)]
-        backfill: BackfillArgs,
+        backfill: BackfillSettings,
     },
     /// Roll back applied migrations, newest first, with their `down`
     Down {
@@ -89,7 +89,7 @@ pub enum Command {
         #[command(flatten)]
         wait: WaitArg,
         #[command(flatten)]
-        backfill: BackfillArgs,
+        backfill: BackfillSettings,
     },
     /// Release the runner lock (another owner's lease needs --force)
     Unlock {
@@ -99,80 +99,18 @@ pub enum Command {
     },
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Args)]
 pub struct WaitArg {
     /// Wait up to SECS for a lock held by another runner instead of failing at once
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     pub wait: u64,
-}
-
-/// Backfill knobs; each overrides what the migration's code chose.
-#[derive(Debug, Args)]
-#[command(next_help_heading = "Backfill options")]
-pub struct BackfillArgs {
-    /// Parallel scan segments [default: one per GiB of table, 4 to 1000]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub segments: Option<u32>,
-    /// Writes in flight at once, across all segments [default: 16]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub concurrency: Option<u32>,
-    /// Items per scan page (a page also ends at 1 MB) [default: 1000]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
-    pub batch_size: Option<i32>,
-    /// Pause after each page of each segment, in milliseconds [default: 0]
-    #[arg(long, value_name = "MS")]
-    pub batch_delay_ms: Option<u64>,
-    /// Stop (keeping checkpoints) once more items than this have failed [default: 100]
-    #[arg(long, value_name = "N")]
-    pub max_failures: Option<u64>,
-    /// update: a conditional write per item, safe on a live table; batch: BatchWriteItem, faster,
-    /// but clobbers concurrent writes (maintenance windows only) [default: update]
-    #[arg(long, value_name = "MODE")]
-    pub write_mode: Option<WriteMode>,
-    /// Where failed items are appended as JSON lines [default: dynamigrate-failures-<id>.jsonl]
-    #[arg(long, value_name = "FILE")]
-    pub failures_file: Option<PathBuf>,
-    /// How many sample diffs a dry run prints [default: 5]
-    #[arg(long, value_name = "N")]
-    pub sample_diffs: Option<usize>,
-    /// At most this many items per second [default: no cap]
-    #[arg(long, value_name = "ITEMS_PER_S", value_parser = positive)]
-    pub rate: Option<f64>,
-    /// At most this many write capacity units per second, as DynamoDB reports them consumed
-    #[arg(long, value_name = "UNITS_PER_S", value_parser = positive)]
-    pub max_wcu: Option<f64>,
-    /// At most this many read capacity units per second for the scan
-    #[arg(long, value_name = "UNITS_PER_S", value_parser = positive)]
-    pub max_rcu: Option<f64>,
-    /// adaptive: also back off on throttling and creep back up; fixed: only the caps [default: adaptive]
-    #[arg(long, value_name = "MODE")]
-    pub rate_mode: Option<RateMode>,
-}
-
-fn positive(value: &str) -> Result<f64, String> {
-    match value.parse::<f64>() {
-        Ok(n) if n > 0.0 && n.is_finite() => Ok(n),
-        _ => Err(format!("{value:?} is not a positive number")),
-    }
-}
-
-impl BackfillArgs {
-    pub fn settings(&self) -> BackfillSettings {
-        BackfillSettings {
-            segments: self.segments,
-            concurrency: self.concurrency.map(|n| n as usize),
-            batch_size: self.batch_size,
-            batch_delay: self.batch_delay_ms.map(Duration::from_millis),
-            max_failures: self.max_failures,
-            write_mode: self.write_mode,
-            failures_file: self.failures_file.clone(),
-            sample_diffs: self.sample_diffs,
-            rate: self.rate,
-            max_wcu: self.max_wcu,
-            max_rcu: self.max_rcu,
-            rate_mode: self.rate_mode,
-        }
-    }
 }
 
 fn parse_id(value: &str) -> Result<MigrationId, String> {

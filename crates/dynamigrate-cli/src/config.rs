@@ -5,12 +5,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dynamigrate::history::DEFAULT_HISTORY_TABLE;
-use dynamigrate::lock::DEFAULT_LEASE;
+use dynamigrate::ledger::{DEFAULT_HISTORY_TABLE, DEFAULT_LEASE};
 use dynamigrate::BackfillSettings;
 use serde::Deserialize;
 
 pub const DEFAULT_CONFIG_FILE: &str = "dynamigrate.toml";
+
+/// A lease shorter than 3 s leaves a heartbeat (every third of it) no time for one slow request; one
+/// longer than a day keeps a crashed runner's lock for longer than anyone would wait.
+const LEASE_SECONDS: std::ops::RangeInclusive<u64> = 3..=86_400;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,7 +27,6 @@ pub struct ConfigFile {
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct StageConfig {
     pub table: Option<String>,
     /// Other tables migrations may use, by logical name.
@@ -37,11 +39,14 @@ pub struct StageConfig {
     /// Ask the user to type the stage name before changing anything. Default: true for `prod`.
     pub confirm: Option<bool>,
     pub lease_seconds: Option<u64>,
-    /// Backfill rate caps for this stage: items/s, write and read capacity units/s, fixed|adaptive.
-    pub rate: Option<f64>,
-    pub max_wcu: Option<f64>,
-    pub max_rcu: Option<f64>,
-    pub rate_mode: Option<String>,
+    /// Backfill knobs for this stage: every key of [`BackfillSettings`] (`max_wcu`, `page_size`,
+    /// `write_mode`, ...). The command line's win over them.
+    #[serde(flatten)]
+    pub backfill: BackfillSettings,
+    /// Keys nothing above knows. Refused by [`parse`]: a typo must not silently fall back to a
+    /// default. (serde cannot deny unknown fields beside a flattened struct, so they land here.)
+    #[serde(flatten)]
+    unknown: BTreeMap<String, toml::Value>,
 }
 
 /// Settings given on the command line; each wins over the file.
@@ -95,7 +100,13 @@ pub fn load(explicit: Option<&Path>) -> Result<Option<(PathBuf, ConfigFile)>, Co
 }
 
 pub fn parse(text: &str) -> Result<ConfigFile, String> {
-    toml::from_str(text).map_err(|e| e.to_string())
+    let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    for (name, stage) in &file.stages {
+        if let Some(key) = stage.unknown.keys().next() {
+            return Err(format!("unknown key `{key}` in [stages.{name}]; see the README's config reference"));
+        }
+    }
+    Ok(file)
 }
 
 /// Decides every setting of `name`: command line, then the stage, then the file's defaults.
@@ -118,27 +129,14 @@ pub fn resolve(file: Option<(&Path, &ConfigFile)>, name: &str, cli: &Overrides) 
         (None, _) => StageConfig::default(),
     };
     let lease_seconds = stage.lease_seconds.or(file.lease_seconds).unwrap_or(DEFAULT_LEASE.as_secs());
-    let rate_mode = stage
-        .rate_mode
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(|e: String| ConfigError::Invalid(format!("stage {name}: rate_mode: {e}")))?;
-    for (key, value) in [("rate", stage.rate), ("max_wcu", stage.max_wcu), ("max_rcu", stage.max_rcu)] {
-        if value.is_some_and(|v| v <= 0.0 || !v.is_finite()) {
-            return Err(ConfigError::Invalid(format!("stage {name}: {key} must be a positive number")));
-        }
+    if !LEASE_SECONDS.contains(&lease_seconds) {
+        return Err(ConfigError::Invalid(format!(
+            "lease_seconds = {lease_seconds} is out of range: use {} to {}",
+            LEASE_SECONDS.start(),
+            LEASE_SECONDS.end()
+        )));
     }
-    let backfill = BackfillSettings {
-        rate: stage.rate,
-        max_wcu: stage.max_wcu,
-        max_rcu: stage.max_rcu,
-        rate_mode,
-        ..BackfillSettings::default()
-    };
-    if lease_seconds < 3 {
-        return Err(ConfigError::Invalid(format!("lease_seconds = {lease_seconds} is too short; use 3 or more")));
-    }
+    stage.backfill.validate().map_err(|e| ConfigError::Invalid(format!("stage {name}: {e}")))?;
     Ok(Stage {
         name: name.to_string(),
         table: cli.table.clone().or(stage.table),
@@ -154,7 +152,7 @@ pub fn resolve(file: Option<(&Path, &ConfigFile)>, name: &str, cli: &Overrides) 
             .unwrap_or_else(|| DEFAULT_HISTORY_TABLE.to_string()),
         confirm: stage.confirm.unwrap_or(name == "prod" || name == "production"),
         lease: Duration::from_secs(lease_seconds),
-        backfill,
+        backfill: stage.backfill,
     })
 }
 
@@ -177,6 +175,7 @@ mod tests {
         history_table = "prod_history"
         max_wcu = 500
         rate_mode = "fixed"
+        page_size = 250
         [stages.prod.tables]
         orders = "prod-orders"
     "#;
@@ -195,6 +194,7 @@ mod tests {
         assert!(stage.confirm, "prod confirms by default");
         assert_eq!(stage.backfill.max_wcu, Some(500.0));
         assert_eq!(stage.backfill.rate_mode, Some(dynamigrate::backfill::RateMode::Fixed));
+        assert_eq!(stage.backfill.page_size, Some(250), "every backfill knob is a stage key");
         let dev = resolve(Some((Path::new("x.toml"), &file)), "dev", &Overrides::default()).unwrap();
         assert_eq!(dev.history_table, "team_history");
         assert!(!dev.confirm);
@@ -226,15 +226,20 @@ mod tests {
 
     #[test]
     fn bad_rate_settings_are_rejected() {
-        for bad in ["max_wcu = -1", "rate_mode = \"fast\""] {
-            let file = parse(&format!("[stages.dev]\n{bad}\n")).unwrap();
-            assert!(resolve(Some((Path::new("x.toml"), &file)), "dev", &Overrides::default()).is_err(), "{bad}");
+        for bad in ["max_wcu = -1", "rate_mode = \"fast\"", "page_size = 0", "lease_seconds = 18446744073709551615"] {
+            // A value of the wrong kind is refused when the file is read, one out of range when the
+            // stage is resolved: either way before anything runs.
+            let rejected = parse(&format!("[stages.dev]\n{bad}\n")).map_err(|e| e.to_string()).and_then(|file| {
+                resolve(Some((Path::new("x.toml"), &file)), "dev", &Overrides::default()).map_err(|e| e.to_string())
+            });
+            assert!(rejected.is_err(), "{bad}");
         }
     }
 
     #[test]
     fn typos_in_the_file_are_rejected() {
         assert!(parse("[stages.dev]\ntabel = \"x\"\n").unwrap_err().contains("tabel"));
+        assert!(parse("[stages.dev]\nbatch_size = 10\n").unwrap_err().contains("batch_size"));
         assert!(parse("stages = 3").is_err());
     }
 }

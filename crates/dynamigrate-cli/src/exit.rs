@@ -17,6 +17,8 @@ pub fn for_kind(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::Invalid => INVALID,
         ErrorKind::LockHeld => LOCK_HELD,
-        ErrorKind::MigrationFailed | ErrorKind::Aws => FAILED,
+        // A failed migration, DynamoDB failing us, a ledger item we cannot trust, a bug of ours:
+        // the run did not do what was asked, and may have done part of it.
+        _ => FAILED,
     }
 }

@@ -9,25 +9,32 @@
 //! }
 //! ```
 
+mod advice;
 mod args;
 mod aws;
 pub mod config;
 mod confirm;
 pub mod exit;
 mod output;
+mod render;
 
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use dynamigrate::{DownOptions, DownTarget, Migration, MigrationSet, RunOptions, Runner, RunnerConfig};
+use dynamigrate::{
+    BackfillSettings, DownOptions, DownTarget, Migration, MigrationSet, RunOptions, Runner, RunnerConfig,
+};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-use args::{Cli, Command};
+use args::{Cli, Command, LogFormat};
 use config::Overrides;
+use render::{ProgressMode, Renderer};
 
 /// Runs the CLI on this process's arguments with its own Tokio runtime.
 pub fn main(migrations: Vec<Box<dyn Migration>>) -> ExitCode {
@@ -53,7 +60,7 @@ where
             return ExitCode::from(if e.use_stderr() { exit::INVALID } else { exit::OK });
         }
     };
-    init_logging(cli.global.verbose);
+    init_logging(cli.global.verbose, cli.global.log_format);
     let json = cli.global.json;
     match execute(cli, migrations).await {
         Ok(code) => ExitCode::from(code),
@@ -83,7 +90,7 @@ impl Failure {
 
 impl From<dynamigrate::Error> for Failure {
     fn from(error: dynamigrate::Error) -> Self {
-        Self { exit_code: exit::for_kind(error.kind()), message: error.to_string() }
+        Self { exit_code: exit::for_kind(error.kind()), message: advice::explain(&error) }
     }
 }
 
@@ -113,9 +120,12 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
         tables: stage.tables.clone(),
         history_table: stage.history_table.clone(),
         lease: stage.lease,
-        progress: if global.json { dynamigrate::ProgressMode::Log } else { dynamigrate::ProgressMode::detect() },
     };
-    let runner = Runner::new(client, runner_config, migrations).with_retry_stats(retry_stats);
+    let progress =
+        if global.json || global.log_format == LogFormat::Json { ProgressMode::Log } else { ProgressMode::detect() };
+    let runner = Runner::new(client, runner_config, migrations)
+        .with_retry_stats(retry_stats)
+        .with_observer(Arc::new(Renderer::new(progress)));
     let json = global.json;
 
     match cli.command {
@@ -134,7 +144,7 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
                 dry_run,
                 wait: Duration::from_secs(wait.wait),
                 ignore_missing,
-                backfill: backfill.settings().or(&stage.backfill),
+                backfill: settings(&backfill, &stage)?,
             };
             confirm_if_asked(&stage, global.yes || dry_run, "apply", runner.plan_up(&options)).await?;
             let _interrupt = stop_on_ctrl_c(runner.shutdown_token());
@@ -146,7 +156,7 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
                 target,
                 dry_run,
                 wait: Duration::from_secs(wait.wait),
-                backfill: backfill.settings().or(&stage.backfill),
+                backfill: settings(&backfill, &stage)?,
             };
             confirm_if_asked(&stage, global.yes || dry_run, "roll back", runner.plan_down(&options)).await?;
             let _interrupt = stop_on_ctrl_c(runner.shutdown_token());
@@ -162,6 +172,13 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
             Ok(exit::OK)
         }
     }
+}
+
+/// The command line's backfill knobs over the stage's, checked before anything runs.
+fn settings(command_line: &BackfillSettings, stage: &config::Stage) -> Result<BackfillSettings, Failure> {
+    let settings = command_line.or(&stage.backfill);
+    settings.validate()?;
+    Ok(settings)
 }
 
 /// Shows the plan and asks for the stage name when the stage wants confirmation and there is work;
@@ -225,7 +242,9 @@ async fn shutdown_signal() -> bool {
     tokio::signal::ctrl_c().await.is_ok()
 }
 
-fn init_logging(verbose: u8) {
+/// Logs go to stderr: as text, coloured only on a terminal and never with `NO_COLOR` set, or as
+/// one JSON object per line.
+fn init_logging(verbose: u8, format: LogFormat) {
     let default = match verbose {
         0 => "info,aws_config=warn,aws_smithy_runtime=warn,aws_sdk_dynamodb=warn,hyper=warn",
         1 => "debug,aws_config=info,aws_smithy_runtime=info,aws_sdk_dynamodb=info,hyper=info,rustls=info",
@@ -233,9 +252,16 @@ fn init_logging(verbose: u8) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_env("DYNAMIGRATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(verbose > 0)
-        .try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => {
+            builder.json().flatten_event(true).with_current_span(false).with_target(verbose > 0).try_init()
+        }
+        LogFormat::Text => builder.with_ansi(colour()).with_target(verbose > 0).try_init(),
+    };
+}
+
+/// Colour only for a person at a terminal who has not asked for none (<https://no-color.org>).
+fn colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

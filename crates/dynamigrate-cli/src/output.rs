@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use dynamigrate::lock::UnlockOutcome;
+use dynamigrate::ledger::UnlockOutcome;
 use dynamigrate::{BackfillSummary, Direction, MigrationState, RunReport, StatusReport};
 use serde::Serialize;
 
@@ -18,11 +18,10 @@ pub fn status(report: &StatusReport) {
     let mut out = std::io::stdout().lock();
     let lock = match &report.lock {
         None => "free".to_string(),
-        Some(h) if h.is_expired() => format!("expired lease of {} on {} (taken over by the next run)", h.owner, h.host),
-        Some(h) => format!(
-            "held by {} on {} (pid {}) since {}, expires {}",
-            h.owner, h.host, h.pid, h.acquired_at, h.expires_at
-        ),
+        Some(h) if h.is_expired() => {
+            format!("expired lease of {} on {} (taken over by the next run)", h.holder.owner, h.holder.host)
+        }
+        Some(h) => format!("held by {h}"),
     };
     let _ = writeln!(out, "stage {}, history table {}, lock {lock}", report.stage, report.history_table);
     if !report.history_table_exists {
@@ -90,30 +89,7 @@ pub fn run_report(report: &RunReport) {
 }
 
 fn backfill_summary(out: &mut impl Write, b: &BackfillSummary) {
-    let c = &b.counts;
-    let verb = if b.dry_run { "would modify" } else { "modified" };
-    let resumed = if b.resumed { ", resumed from checkpoints" } else { "" };
-    let reasons = b.retry_reasons.by_reason();
-    let why = if reasons.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", reasons.iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", "))
-    };
-    let _ = writeln!(
-        out,
-        "  backfill {}: scanned {}, processed {}, {verb} {}, skipped {}, failed {}, conflicts {}, retries {}{why} \
-         ({:.0} items/s, {} segments{resumed})",
-        b.name,
-        c.scanned,
-        c.processed,
-        c.modified,
-        c.skipped,
-        c.failed,
-        b.conflicts,
-        b.retries,
-        b.items_per_second,
-        b.segments
-    );
+    let _ = writeln!(out, "  {b}");
     if b.write_units > 0.0 || b.read_units > 0.0 {
         let seconds = (b.duration_ms as f64 / 1000.0).max(1e-3);
         let _ = writeln!(
@@ -132,7 +108,7 @@ fn backfill_summary(out: &mut impl Write, b: &BackfillSummary) {
         let _ = writeln!(
             out,
             "  {} failed items are listed in {file}; fix them or the transform and `run` again",
-            c.failed
+            b.counts.failed
         );
     }
     for diff in &b.sample_diffs {
@@ -149,7 +125,11 @@ pub fn unlock(outcome: &UnlockOutcome) {
     match outcome {
         UnlockOutcome::NotLocked => println!("the lock is free; nothing to release"),
         UnlockOutcome::Released(h) => {
-            println!("released the lock held by {} on {} (pid {}) since {}", h.owner, h.host, h.pid, h.acquired_at)
+            let holder = &h.holder;
+            println!(
+                "released the lock held by {} on {} (pid {}) since {}",
+                holder.owner, holder.host, holder.pid, h.acquired_at
+            )
         }
     }
 }

@@ -9,7 +9,8 @@
 //! and giving up on a throttled write would only turn it into a failed item. An interceptor counts
 //! every retry by the reason of the failed attempt before it, for `-v` logs and run summaries.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use aws_sdk_dynamodb::config::retry::{RetryConfig, RetryPartition, TokenBucket};
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use serde::Serialize;
@@ -201,6 +203,9 @@ impl Intercept for RetryCounter {
     }
 }
 
+/// An item as DynamoDB returns it.
+pub type Item = HashMap<String, AttributeValue>;
+
 /// Rounds of waiting and trying again that dynamigrate adds once the SDK's own attempts are used up
 /// on a transient error. Under sustained throttling a write must wait, not turn into a failed item.
 pub const PATIENCE_ROUNDS: u32 = 8;
@@ -242,8 +247,41 @@ pub fn jittered_backoff(base: Duration, round: u32, cap: Duration) -> Duration {
 }
 
 /// Waits before patience round `round` (1-based): up to 200 ms × 2^round, at most 10 s.
-pub async fn pause(round: u32) {
+async fn pause(round: u32) {
     tokio::time::sleep(jittered_backoff(Duration::from_millis(200), round, Duration::from_secs(10))).await;
+}
+
+/// Runs `attempt` and, while it fails with an error `transient` accepts, waits and runs it again,
+/// up to [`PATIENCE_ROUNDS`] more times; `on_wait` hears of each round (to count or log it).
+/// Every request that must outlast throttling beyond the SDK's own retries goes through here.
+pub async fn patiently<T, E, Fut>(
+    mut attempt: impl FnMut() -> Fut,
+    transient: impl Fn(&E) -> bool,
+    mut on_wait: impl FnMut(u32, &E),
+) -> Result<T, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut round = 0;
+    loop {
+        match attempt().await {
+            Err(error) if round < PATIENCE_ROUNDS && transient(&error) => {
+                round += 1;
+                on_wait(round, &error);
+                pause(round).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether a table exists (any status).
+pub async fn table_exists(client: &Client, table: &str) -> Result<bool, crate::Error> {
+    match client.describe_table().table_name(table).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(false),
+        Err(error) => Err(crate::Error::aws(format!("describing table {table}"), error)),
+    }
 }
 
 #[cfg(test)]
@@ -261,5 +299,44 @@ mod tests {
         assert_eq!(delta.total(), 2);
         assert_eq!(delta.by_reason(), BTreeMap::from([("connection error", 1), ("throttled", 1)]));
         assert_eq!(stats.throttled(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn patience_retries_transient_failures_a_bounded_number_of_times() {
+        let mut calls = 0;
+        let mut waits = Vec::new();
+        let result: Result<(), &str> = patiently(
+            || {
+                calls += 1;
+                async { Err("busy") }
+            },
+            |e| *e == "busy",
+            |round, _| waits.push(round),
+        )
+        .await;
+        assert_eq!(result, Err("busy"));
+        assert_eq!(calls, 1 + PATIENCE_ROUNDS);
+        assert_eq!(waits, (1..=PATIENCE_ROUNDS).collect::<Vec<_>>());
+
+        let mut calls = 0;
+        let result: Result<u32, &str> = patiently(
+            || {
+                calls += 1;
+                let n = calls;
+                async move {
+                    if n < 3 {
+                        Err("busy")
+                    } else {
+                        Ok(n)
+                    }
+                }
+            },
+            |e| *e == "busy",
+            |_, _| {},
+        )
+        .await;
+        assert_eq!(result, Ok(3), "succeeds once the failure passes");
+        let fatal: Result<(), &str> = patiently(|| async { Err("never") }, |e| *e == "busy", |_, _| panic!()).await;
+        assert_eq!(fatal, Err("never"), "other errors are returned at once");
     }
 }

@@ -2,18 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
-use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::Client;
-use tokio_util::sync::CancellationToken;
 
-use crate::attempt::Direction;
-use crate::aws::RetryStats;
-use crate::backfill::checkpoint::CheckpointStore;
-use crate::backfill::{Backfill, BackfillSettings, BackfillSummary};
-use crate::history::HistoryStore;
+use crate::backfill::{Backfill, BackfillEnv};
+use crate::events::Progress;
 use crate::id::MigrationId;
-use crate::progress::{Progress, ProgressMode};
 
 /// Everything a migration needs: where to work, whether to write, and how to report.
 #[derive(Clone)]
@@ -27,43 +21,8 @@ pub struct MigrationContext {
     pub dry_run: bool,
     pub client: Client,
     pub stage: String,
-    pub(crate) progress_mode: ProgressMode,
-    pub(crate) cancel: CancellationToken,
-    pub(crate) backfill_env: BackfillEnv,
-}
-
-/// What the backfill engine needs from the run: its knobs, where checkpoints go, where summaries land.
-#[derive(Clone)]
-pub(crate) struct BackfillEnv {
-    pub settings: BackfillSettings,
-    /// Where checkpoints go, fenced on this run id. None in a dry run: it writes nothing anywhere.
-    pub checkpoints: Option<(HistoryStore, String)>,
-    pub direction: Direction,
-    pub summaries: Arc<Mutex<Vec<BackfillSummary>>>,
-    /// The client's retry counters.
-    pub retry_stats: Arc<RetryStats>,
-}
-
-impl BackfillEnv {
-    pub fn checkpoint_store(&self, migration: &MigrationId, name: &str) -> Option<CheckpointStore> {
-        let direction = match self.direction {
-            Direction::Up => "up",
-            Direction::Down => "down",
-        };
-        self.checkpoints.as_ref().map(|(history, run_id)| {
-            CheckpointStore::new(history.clone(), migration, &format!("{direction}#{name}"), run_id.clone())
-        })
-    }
-
-    pub fn record(&self, summary: BackfillSummary) {
-        if let Ok(mut summaries) = self.summaries.lock() {
-            summaries.push(summary);
-        }
-    }
-
-    pub fn take_summaries(&self) -> Vec<BackfillSummary> {
-        self.summaries.lock().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default()
-    }
+    /// The run's scope (cancellation, observer) and what backfills get from it.
+    pub(crate) backfills: BackfillEnv,
 }
 
 impl MigrationContext {
@@ -83,25 +42,25 @@ impl MigrationContext {
         })
     }
 
-    /// A progress handle shown as a bar on a terminal and as periodic log lines elsewhere.
-    /// `total` is an estimate when known (say so in the label if it is rough).
+    /// A counter for a long loop, reported to whoever watches the run (a bar on a terminal, log
+    /// lines elsewhere). `total` is an estimate when known (say so in the label if it is rough).
     pub fn progress(&self, label: impl Into<String>, total: Option<u64>) -> Progress {
-        Progress::new(label, total, self.progress_mode)
+        Progress::new(label, total, self.backfills.scope.observer.clone())
     }
 
     /// Starts describing a backfill of `table_name`: see [`crate::backfill`].
-    pub fn backfill(&self) -> Backfill<'_> {
-        Backfill::new(self)
+    pub fn backfill(&self) -> Backfill {
+        Backfill::new(&self.table_name, self.backfills.clone())
     }
 
     /// True once the run must stop: the lease was lost or the user pressed Ctrl-C.
     /// Long loops should check it between pages and return early.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
+        self.backfills.scope.cancel.is_cancelled()
     }
 
     /// Completes when the run must stop; for `tokio::select!`.
     pub async fn cancelled(&self) {
-        self.cancel.cancelled().await
+        self.backfills.scope.cancel.cancelled().await
     }
 }

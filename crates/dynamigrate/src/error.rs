@@ -1,11 +1,17 @@
-//! The library's error type. Each variant is a case a user must be told about in words; the CLI maps
-//! them onto exit codes ([`Error::kind`]).
+//! The library's error type. Each variant is a case a user must be told about in words; callers
+//! branch on [`Error::kind`] (the CLI maps it onto exit codes and adds advice that names its flags).
+//!
+//! The variants keep four kinds of failure apart, because they call for different reactions:
+//! bad input (fix the command, the config or the code; nothing was changed), DynamoDB failing us
+//! (try again), a ledger item this version cannot trust (inspect it), and a bug of ours (report it).
 
+use crate::backfill::BackfillSummary;
 use crate::id::{InvalidId, MigrationId};
-use crate::lock::LockHolder;
+use crate::ledger::{ItemKey, LockHolder, UnlockRefusal};
 use crate::plan::PlanError;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error(transparent)]
     InvalidId(#[from] InvalidId),
@@ -16,34 +22,52 @@ pub enum Error {
     #[error(transparent)]
     Plan(#[from] PlanError),
 
-    #[error(
-        "locked by {} on {} (pid {}) since {}, expires {}; wait with --wait SECS, or if that runner is gone, \
-         run `dynamigrate unlock --force`",
-        .0.owner, .0.host, .0.pid, .0.acquired_at, .0.expires_at
-    )]
+    /// Configuration that cannot work: a stage without a table, a knob out of range.
+    #[error("{0}")]
+    Config(String),
+
+    /// A migration or backfill asked for something the table or the engine cannot do, e.g. a sort-key
+    /// prefix on a table without a sort key. Found before anything was written.
+    #[error("{0}")]
+    Invalid(String),
+
+    #[error("table {table:?} does not exist; create it, or point the stage at the right table")]
+    TableNotFound { table: String },
+
+    #[error("locked by {0}")]
     LockHeld(Box<LockHolder>),
 
-    #[error("{0}")]
-    UnlockRefused(String),
+    #[error(transparent)]
+    UnlockRefused(UnlockRefusal),
 
     #[error("lost the lease on the history table's lock (another runner took it over); stopped")]
     LeaseLost,
 
-    #[error("table {table:?} does not exist{where_}; create it, or fix --table / the stage's `table`")]
-    TableNotFound { table: String, where_: String },
-
-    #[error("{0}")]
-    Config(String),
-
     #[error("migration {id} failed: {message}")]
     MigrationFailed { id: MigrationId, message: String },
 
+    /// A backfill stopped part-way; `summary` says what it did before it stopped.
+    #[error("backfill {} stopped: {source}", summary.name)]
+    Backfill { summary: Box<BackfillSummary>, source: Box<Error> },
+
     #[error("{context}: {message}")]
     Aws { context: String, message: String },
+
+    /// An item of the history table that this version cannot read or does not trust.
+    #[error(
+        "history table {table}: the item {key} is malformed: {problem}. It was edited by hand or written by \
+         another version of dynamigrate; inspect it, then repair or delete it"
+    )]
+    CorruptLedger { table: String, key: ItemKey, problem: String },
+
+    /// A bug in dynamigrate: an invariant broke or a task panicked. Nothing the user did.
+    #[error("internal error (a bug in dynamigrate, please report it): {0}")]
+    Internal(String),
 }
 
 /// What kind of failure an error is, for exit codes and for callers that branch on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// Bad input: ids, plans, configuration, a missing table. Nothing was changed.
     Invalid,
@@ -53,6 +77,10 @@ pub enum ErrorKind {
     MigrationFailed,
     /// DynamoDB or the network failed us.
     Aws,
+    /// The history table holds an item this version cannot trust.
+    CorruptLedger,
+    /// A bug in dynamigrate.
+    Internal,
 }
 
 impl Error {
@@ -62,10 +90,15 @@ impl Error {
             | Self::DuplicateId(_)
             | Self::Plan(_)
             | Self::TableNotFound { .. }
-            | Self::Config(_) => ErrorKind::Invalid,
+            | Self::Config(_)
+            | Self::Invalid(_) => ErrorKind::Invalid,
             Self::LockHeld(_) | Self::UnlockRefused(_) => ErrorKind::LockHeld,
             Self::MigrationFailed { .. } | Self::LeaseLost => ErrorKind::MigrationFailed,
+            // A stopped backfill has written: it is a failed migration whatever stopped it.
+            Self::Backfill { .. } => ErrorKind::MigrationFailed,
             Self::Aws { .. } => ErrorKind::Aws,
+            Self::CorruptLedger { .. } => ErrorKind::CorruptLedger,
+            Self::Internal(_) => ErrorKind::Internal,
         }
     }
 
@@ -75,5 +108,40 @@ impl Error {
         E: std::error::Error + 'static,
     {
         Self::Aws { context: context.into(), message: aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string() }
+    }
+
+    /// A request the SDK's builder refused: only our own code can build one wrong.
+    pub(crate) fn request(error: impl std::fmt::Display) -> Self {
+        Self::Internal(format!("building a DynamoDB request: {error}"))
+    }
+
+    /// The error beneath a stopped backfill, or this one.
+    pub fn root(&self) -> &Error {
+        match self {
+            Self::Backfill { source, .. } => source.root(),
+            other => other,
+        }
+    }
+}
+
+/// The message of a panic payload, as `std` prints it.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_keeps_its_message() {
+        let caught = std::panic::catch_unwind(|| panic!("item {} has no name", 7)).unwrap_err();
+        assert_eq!(panic_message(caught.as_ref()), "item 7 has no name");
+        let caught = std::panic::catch_unwind(|| std::panic::panic_any(42)).unwrap_err();
+        assert_eq!(panic_message(caught.as_ref()), "a panic without a message");
     }
 }

@@ -86,11 +86,11 @@ pub enum DownTarget {
 /// Why a plan cannot be made. Nothing has run when one of these is returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
-    #[error("--to {0}: this binary has no migration with that id")]
+    #[error("{0}: this binary has no migration with that id")]
     UnknownTarget(MigrationId),
     #[error(
         "the history has applied migrations that this binary does not have: {}; \
-         run the binary that has them, or pass --ignore-missing",
+         run the binary that has them, or choose to ignore them",
         join(.0)
     )]
     Missing(Vec<MigrationId>),
@@ -103,7 +103,7 @@ pub enum PlanError {
         "migration {0} is applied but this binary does not have it, so its down cannot run; nothing was rolled back"
     )]
     DownMissing(MigrationId),
-    #[error("--to {0}: that migration is not applied, so there is nothing to roll back to it")]
+    #[error("{0}: that migration is not applied, so there is nothing to roll back to it")]
     NotApplied(MigrationId),
 }
 
@@ -112,15 +112,16 @@ fn join(ids: &[MigrationId]) -> String {
 }
 
 impl Status {
-    /// Derives each migration's state from its latest attempt. `active_run` is the run id that
-    /// holds the lock right now, if any: its `running` attempts are live, anyone else's are dead.
+    /// Derives each migration's state from its latest attempt. `history` holds every attempt, or
+    /// only the latest of each migration (the ledger's catalog): attempts are numbered from 1, so
+    /// the latest one's number is the count. `active_run` is the run id that holds the lock right
+    /// now, if any: its `running` attempts are live, anyone else's are dead.
     pub fn derive(local: &[LocalMigration], history: &[Attempt], active_run: Option<&str>) -> Self {
         let mut latest: BTreeMap<&MigrationId, (&Attempt, u32)> = BTreeMap::new();
         for attempt in history {
-            let entry = latest.entry(&attempt.migration_id).or_insert((attempt, 0));
-            entry.1 += 1;
+            let entry = latest.entry(&attempt.migration_id).or_insert((attempt, attempt.attempt));
             if attempt.attempt > entry.0.attempt {
-                entry.0 = attempt;
+                *entry = (attempt, attempt.attempt);
             }
         }
 

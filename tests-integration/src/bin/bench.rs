@@ -38,7 +38,7 @@ struct Options {
     capacity: f64,
     only: Option<String>,
     /// Scan page size (Limit) for both loops: dynamigrate's default unless `--page N`.
-    page: i32,
+    page: u32,
     rate_mode: Option<RateMode>,
     repeat: usize,
 }
@@ -263,9 +263,9 @@ async fn ours(table: &str, options: &Options, mode: WriteMode) -> u64 {
     let runner = world.runner_via(&endpoint(), vec![Box::new(AddMetadata { fail_every: None, too_large: None })]);
     let mut run = RunOptions::default();
     run.backfill.segments = Some(options.segments);
-    run.backfill.concurrency = Some(options.concurrency);
+    run.backfill.concurrency = Some(options.concurrency as u32);
     run.backfill.write_mode = Some(mode);
-    run.backfill.batch_size = Some(options.page);
+    run.backfill.page_size = Some(options.page);
     run.backfill.rate_mode = options.rate_mode;
     let report = runner.run(&run).await.expect("backfill");
     assert!(report.succeeded(), "{report:?}");
@@ -294,7 +294,7 @@ async fn raw_loop(table: &str, options: &Options, batch: bool) -> u64 {
                     .segment(segment as i32)
                     .total_segments(total as i32)
                     .set_exclusive_start_key(start)
-                    .limit(options_page)
+                    .limit(options_page as i32)
                     // The same scan dynamigrate sends for the migration's sk_prefix("METADATA").
                     .filter_expression("begins_with(#sk, :sk)")
                     .expression_attribute_names("#sk", "sk")
@@ -400,7 +400,7 @@ async fn capacity_run(client: &Client, options: &Options, stated: bool) {
     let runner = world.runner_via(&proxy.endpoint, vec![Box::new(AddMetadata { fail_every: None, too_large: None })]);
     let mut run = RunOptions::default();
     run.backfill.segments = Some(options.segments);
-    run.backfill.concurrency = Some(options.concurrency);
+    run.backfill.concurrency = Some(options.concurrency as u32);
     run.backfill.rate_mode = Some(RateMode::Adaptive);
     let started = Instant::now();
     let running = tokio::spawn(async move { runner.run(&run).await.expect("capacity run") });

@@ -111,7 +111,8 @@ impl Change {
 }
 
 /// What a conditional write checks, so it never clobbers what the application wrote meanwhile.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Guard {
     /// Every attribute the transform read still holds the value it read, and none the change adds
     /// has appeared. The safe default: a concurrent write to anything the transform saw makes our

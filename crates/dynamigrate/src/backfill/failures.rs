@@ -3,35 +3,41 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use super::value::{key_json, key_text, Item};
 use crate::clock::{now_ms, rfc3339};
 use crate::id::MigrationId;
 
-pub struct FailureLog {
+pub(crate) struct FailureLog {
     path: PathBuf,
-    migration_id: MigrationId,
+    migration_id: Option<MigrationId>,
     /// A dry run writes nothing anywhere, this file included: it only logs.
     write_file: bool,
     file: Mutex<Option<std::fs::File>>,
+    /// Lines that reached the file: the summary names the file only when it holds them.
+    filed: AtomicU64,
 }
 
 impl FailureLog {
-    pub fn new(path: PathBuf, migration_id: MigrationId, write_file: bool) -> Self {
-        Self { path, migration_id, write_file, file: Mutex::new(None) }
+    pub fn new(path: PathBuf, migration_id: Option<MigrationId>, write_file: bool) -> Self {
+        Self { path, migration_id, write_file, file: Mutex::new(None), filed: AtomicU64::new(0) }
     }
 
-    pub fn default_path(migration_id: &MigrationId) -> PathBuf {
-        PathBuf::from(format!("dynamigrate-failures-{migration_id}.jsonl"))
+    /// `dynamigrate-failures-<migration id, or backfill name>.jsonl`.
+    pub fn default_path(owner: &str) -> PathBuf {
+        PathBuf::from(format!("dynamigrate-failures-{owner}.jsonl"))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The file, once it holds at least one failed item.
+    pub fn filed_in(&self) -> Option<&Path> {
+        (self.filed.load(Relaxed) > 0).then_some(self.path.as_path())
     }
 
     pub fn record(&self, key: &Item, error: &str) {
-        tracing::warn!(migration = %self.migration_id, "item {} failed: {error}", key_text(key));
+        let migration = self.migration_id.as_ref().map_or("", MigrationId::as_str);
+        tracing::warn!(migration, "item {} failed: {error}", key_text(key));
         if !self.write_file {
             return;
         }
@@ -52,8 +58,9 @@ impl FailureLog {
             }
         }
         if let Some(file) = file.as_mut() {
-            if let Err(e) = writeln!(file, "{line}") {
-                tracing::error!("cannot append to failures file {}: {e}", self.path.display());
+            match writeln!(file, "{line}") {
+                Ok(()) => _ = self.filed.fetch_add(1, Relaxed),
+                Err(e) => tracing::error!("cannot append to failures file {}: {e}", self.path.display()),
             }
         }
     }

@@ -1,13 +1,10 @@
 //! Rendering attribute values for people (diffs, logs) and keys as DynamoDB JSON (failures file),
 //! keeping every type visible: a number never looks like a string, a set never like a list.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::base64;
 
-/// An item as DynamoDB returns it.
-pub type Item = HashMap<String, AttributeValue>;
+pub use crate::aws::Item;
 
 /// A compact, typed rendering: `"text"`, `42`, `b64:AQI=`, `SS["a","b"]`, `{tags: ["x"]}`.
 pub fn display(value: &AttributeValue) -> String {
@@ -34,15 +31,36 @@ pub fn display(value: &AttributeValue) -> String {
     }
 }
 
-/// A key as DynamoDB JSON, e.g. `{"pk":{"S":"ITEM#1"},"sk":{"S":"METADATA"}}`: keys are S, N or B.
+/// A key as DynamoDB JSON, e.g. `{"pk":{"S":"ITEM#1"},"sk":{"S":"METADATA"}}`.
 pub fn key_json(key: &Item) -> serde_json::Value {
-    let typed = |value: &AttributeValue| match value {
-        AttributeValue::S(s) => serde_json::json!({ "S": s }),
-        AttributeValue::N(n) => serde_json::json!({ "N": n }),
-        AttributeValue::B(b) => serde_json::json!({ "B": base64::encode(b.as_ref()) }),
-        other => serde_json::json!({ "display": display(other) }),
-    };
-    serde_json::Value::Object(key.iter().map(|(k, v)| (k.clone(), typed(v))).collect())
+    serde_json::to_value(dynamo_json::to_typed(key)).unwrap_or_default()
+}
+
+/// Attribute values in a serialized spec (filter values) as DynamoDB JSON, through serde_dynamo's
+/// own typed value: every type, 38-digit numbers and sets included, survives the round trip.
+pub(crate) mod dynamo_json {
+    use std::collections::{BTreeMap, HashMap};
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    type Typed = serde_dynamo::AttributeValue;
+
+    pub fn to_typed<'a, I>(values: I) -> BTreeMap<String, Typed>
+    where
+        I: IntoIterator<Item = (&'a String, &'a AttributeValue)>,
+    {
+        values.into_iter().map(|(k, v)| (k.clone(), Typed::from(v.clone()))).collect()
+    }
+
+    pub fn serialize<S: Serializer>(values: &BTreeMap<String, AttributeValue>, s: S) -> Result<S::Ok, S::Error> {
+        to_typed(values).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, AttributeValue>, D::Error> {
+        let typed = HashMap::<String, Typed>::deserialize(d)?;
+        Ok(typed.into_iter().map(|(k, v)| (k, AttributeValue::from(v))).collect())
+    }
 }
 
 /// A key for log lines: `pk=ITEM#1 sk=METADATA`, in a stable order.
@@ -56,6 +74,7 @@ pub fn key_text(key: &Item) -> String {
 mod tests {
     use super::*;
     use aws_smithy_types::Blob;
+    use std::collections::HashMap;
 
     #[test]
     fn every_type_renders_distinctly() {
@@ -73,6 +92,8 @@ mod tests {
 
     #[test]
     fn keys_are_typed_json() {
+        let binary = Item::from([("pk".to_string(), AttributeValue::B(Blob::new(vec![1, 2])))]);
+        assert_eq!(key_json(&binary).to_string(), r#"{"pk":{"B":"AQI="}}"#);
         let key = Item::from([("pk".to_string(), AttributeValue::N("12345678901234567890123456789012345678".into()))]);
         assert_eq!(key_json(&key).to_string(), r#"{"pk":{"N":"12345678901234567890123456789012345678"}}"#);
     }

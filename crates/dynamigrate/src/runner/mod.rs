@@ -1,26 +1,30 @@
 //! The runner: reads the history, plans, takes the lock, runs migrations in order and records each
 //! attempt. A dry run follows the same plan but writes nothing anywhere and takes no lock.
 
+mod execute;
+mod report;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+pub use report::{MigrationReport, PlannedMigration, RunReport, StatusReport};
+
 use crate::attempt::{Attempt, AttemptState, Direction, RunIdentity};
-use crate::aws::RetryStats;
-use crate::backfill::{BackfillSettings, BackfillSummary};
+use crate::aws::{table_exists, RetryStats};
+use crate::backfill::{BackfillEnv, BackfillSettings, Scope};
 use crate::clock::{now_ms, rfc3339};
-use crate::context::{BackfillEnv, MigrationContext};
-use crate::history::{table_exists, HistoryStore, DEFAULT_HISTORY_TABLE};
+use crate::context::MigrationContext;
+use crate::events::{Observer, Silent};
 use crate::id::MigrationId;
-use crate::lock::{LeaseLock, LockHolder, UnlockOutcome, DEFAULT_LEASE};
-use crate::migration::{Migration, MigrationSet, Outcome};
-use crate::plan::{DownTarget, Status};
-use crate::progress::ProgressMode;
+use crate::ledger::{Fence, LeaseLock, Ledger, UnlockOutcome, DEFAULT_HISTORY_TABLE, DEFAULT_LEASE};
+use crate::migration::{Migration, MigrationSet};
+use crate::plan::{DownTarget, PlanError, Status};
 use crate::Error;
+use execute::execute;
 
 /// Where and how a runner works.
 #[derive(Debug, Clone)]
@@ -31,7 +35,6 @@ pub struct RunnerConfig {
     pub tables: BTreeMap<String, String>,
     pub history_table: String,
     pub lease: Duration,
-    pub progress: ProgressMode,
 }
 
 impl RunnerConfig {
@@ -42,7 +45,6 @@ impl RunnerConfig {
             tables: BTreeMap::new(),
             history_table: DEFAULT_HISTORY_TABLE.to_string(),
             lease: DEFAULT_LEASE,
-            progress: ProgressMode::Log,
         }
     }
 }
@@ -56,7 +58,7 @@ pub struct RunOptions {
     pub wait: Duration,
     /// Run even though the history has applied migrations this binary lacks.
     pub ignore_missing: bool,
-    /// Backfill knobs from the command line; they win over the migration's own.
+    /// Backfill knobs from the command line and the stage; they win over the migration's own.
     pub backfill: BackfillSettings,
 }
 
@@ -68,63 +70,14 @@ pub struct DownOptions {
     pub backfill: BackfillSettings,
 }
 
-/// What `status` shows.
-#[derive(Debug, Clone, Serialize)]
-pub struct StatusReport {
-    pub stage: String,
-    pub history_table: String,
-    pub history_table_exists: bool,
-    pub lock: Option<LockHolder>,
-    #[serde(flatten)]
-    pub status: Status,
-}
-
-/// One migration's part of a run.
-#[derive(Debug, Clone, Serialize)]
-pub struct MigrationReport {
-    pub id: MigrationId,
-    pub description: String,
-    pub direction: Direction,
-    #[serde(flatten)]
-    pub outcome: Outcome,
-    pub duration_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// What each backfill the migration ran did.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub backfills: Vec<BackfillSummary>,
-}
-
-/// What `run` or `down` did (or, for a dry run, would do).
-#[derive(Debug, Clone, Serialize)]
-pub struct RunReport {
-    pub stage: String,
-    pub table: String,
-    pub direction: Direction,
-    pub dry_run: bool,
-    pub migrations: Vec<MigrationReport>,
-}
-
-impl RunReport {
-    pub fn succeeded(&self) -> bool {
-        self.migrations.iter().all(|m| m.outcome.success)
-    }
-}
-
-/// A migration chosen by a plan, with what a confirmation prompt shows about it.
-#[derive(Debug, Clone, Serialize)]
-pub struct PlannedMigration {
-    pub id: MigrationId,
-    pub description: String,
-}
-
 /// One locked run: where history goes, which table and direction, how to stop, what backfills get.
 struct LockedRun<'a> {
-    history: &'a HistoryStore,
+    ledger: &'a Ledger,
+    fence: Fence,
     table: &'a str,
     direction: Direction,
     token: CancellationToken,
-    env: BackfillEnv,
+    settings: &'a BackfillSettings,
 }
 
 pub struct Runner {
@@ -134,6 +87,7 @@ pub struct Runner {
     identity: RunIdentity,
     shutdown: CancellationToken,
     retry_stats: Arc<RetryStats>,
+    observer: Arc<dyn Observer>,
 }
 
 impl Runner {
@@ -145,6 +99,7 @@ impl Runner {
             identity: RunIdentity::current(),
             shutdown: CancellationToken::new(),
             retry_stats: Arc::default(),
+            observer: Arc::new(Silent),
         }
     }
 
@@ -152,6 +107,12 @@ impl Runner {
     /// summaries can say how many requests were retried and why.
     pub fn with_retry_stats(mut self, stats: Arc<RetryStats>) -> Self {
         self.retry_stats = stats;
+        self
+    }
+
+    /// Who hears progress and finished backfills (the CLI draws them); nobody by default.
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
         self
     }
 
@@ -165,27 +126,21 @@ impl Runner {
         &self.config
     }
 
-    fn history(&self) -> HistoryStore {
-        HistoryStore::new(self.client.clone(), &self.config.history_table)
+    fn ledger(&self) -> Ledger {
+        Ledger::new(self.client.clone(), &self.config.history_table)
     }
 
     fn lock(&self) -> LeaseLock {
-        LeaseLock::new(
-            self.client.clone(),
-            &self.config.history_table,
-            self.identity.clone(),
-            &self.config.stage,
-            self.config.lease,
-        )
+        LeaseLock::new(self.ledger(), self.identity.clone(), &self.config.stage, self.config.lease)
     }
 
     pub async fn status(&self) -> Result<StatusReport, Error> {
-        let history = self.history();
-        let history_table_exists = history.exists().await?;
+        let ledger = self.ledger();
+        let history_table_exists = ledger.exists().await?;
         let lock = if history_table_exists { self.lock().holder().await? } else { None };
-        let attempts = history.attempts().await?;
+        let latest = ledger.latest_attempts().await?;
         let live_run = lock.as_ref().filter(|h| !h.is_expired()).map(|h| h.run_id.as_str());
-        let status = Status::derive(&self.migrations.summaries(), &attempts, live_run);
+        let status = Status::derive(&self.migrations.summaries(), &latest, live_run);
         Ok(StatusReport {
             stage: self.config.stage.clone(),
             history_table: self.config.history_table.clone(),
@@ -245,12 +200,12 @@ impl Runner {
     async fn target_table(&self) -> Result<String, Error> {
         let table = self.config.table.clone().ok_or_else(|| {
             Error::Config(format!(
-                "no table for stage {:?}: pass --table or set `table` in the stage",
+                "no table for stage {:?}: the stage must name the table it migrates",
                 self.config.stage
             ))
         })?;
         if !table_exists(&self.client, &table).await? {
-            return Err(Error::TableNotFound { table, where_: String::new() });
+            return Err(Error::TableNotFound { table });
         }
         Ok(table)
     }
@@ -263,19 +218,15 @@ impl Runner {
         settings: &BackfillSettings,
     ) -> Result<RunReport, Error> {
         if let Some(holder) = self.lock().holder().await?.filter(|h| !h.is_expired()) {
-            tracing::warn!(
-                "{} on {} is running migrations now; this dry run may be out of date",
-                holder.owner,
-                holder.host
-            );
+            tracing::warn!("{holder} is running migrations now; this dry run may be out of date");
         }
         let mut report = self.report(table, direction, true);
         for planned in plan {
             let Some(migration) = self.migrations.get(&planned.id) else {
                 continue;
             };
-            let env = self.backfill_env(settings, direction, None);
-            let context = self.context(&planned.id, table, true, self.shutdown.clone(), env);
+            let env = self.backfill_env(&planned.id, true, self.shutdown.clone(), settings, direction, None);
+            let context = self.context(&planned.id, table, env);
             let migration_report = execute(migration.as_ref(), &planned.id, direction, &context).await;
             let failed = !migration_report.outcome.success;
             report.migrations.push(migration_report);
@@ -292,18 +243,17 @@ impl Runner {
         direction: Direction,
         wait: Duration,
         settings: &BackfillSettings,
-        plan: impl Fn(&Status) -> Result<Vec<MigrationId>, crate::plan::PlanError>,
+        plan: impl Fn(&Status) -> Result<Vec<MigrationId>, PlanError>,
     ) -> Result<RunReport, Error> {
-        let history = self.history();
-        history.ensure_table().await?;
+        let ledger = self.ledger();
+        ledger.ensure_table().await?;
         let token = self.shutdown.child_token();
         let command = match direction {
             Direction::Up => "run",
             Direction::Down => "down",
         };
         let lease = self.lock().acquire(command, wait, token.clone()).await?;
-        let env = self.backfill_env(settings, direction, Some(&history));
-        let run = LockedRun { history: &history, table, direction, token, env };
+        let run = LockedRun { ledger: &ledger, fence: lease.fence().clone(), table, direction, token, settings };
         let result = self.run_planned(&run, &plan).await;
         let released = lease.release().await;
         let report = result?;
@@ -314,18 +264,18 @@ impl Runner {
     async fn run_planned(
         &self,
         run: &LockedRun<'_>,
-        plan: &impl Fn(&Status) -> Result<Vec<MigrationId>, crate::plan::PlanError>,
+        plan: &impl Fn(&Status) -> Result<Vec<MigrationId>, PlanError>,
     ) -> Result<RunReport, Error> {
         // Plan again under the lock: the history may have moved since the caller looked.
-        let attempts = run.history.attempts().await?;
-        let status = Status::derive(&self.migrations.summaries(), &attempts, Some(&self.identity.run_id));
+        let latest = run.ledger.latest_attempts().await?;
+        let status = Status::derive(&self.migrations.summaries(), &latest, Some(&self.identity.run_id));
         let ids = plan(&status)?;
         let mut report = self.report(run.table, run.direction, false);
         for id in ids {
             let Some(migration) = self.migrations.get(&id) else {
                 continue;
             };
-            let number = attempts.iter().filter(|a| a.migration_id == id).map(|a| a.attempt).max().unwrap_or(0) + 1;
+            let number = latest.iter().find(|a| a.migration_id == id).map_or(0, |a| a.attempt) + 1;
             let migration_report = self.run_one(run, migration, &id, number).await?;
             let failed = !migration_report.outcome.success;
             report.migrations.push(migration_report);
@@ -360,9 +310,11 @@ impl Runner {
             error: None,
             ran_by: self.identity.clone(),
         };
-        run.history.write_attempt(&attempt, &self.identity.run_id).await?;
+        run.ledger.write_attempt(&attempt, &run.fence).await?;
 
-        let context = self.context(id, run.table, false, run.token.clone(), run.env.clone());
+        let checkpoints = Some((run.ledger.clone(), run.fence.clone()));
+        let env = self.backfill_env(id, false, run.token.clone(), run.settings, run.direction, checkpoints);
+        let context = self.context(id, run.table, env);
         let mut report = execute(migration.as_ref(), id, run.direction, &context).await;
         if report.outcome.success && run.token.is_cancelled() {
             report.outcome.success = false;
@@ -380,43 +332,40 @@ impl Runner {
         attempt.items_processed = report.outcome.items_processed;
         attempt.items_modified = report.outcome.items_modified;
         attempt.error = report.error.clone();
-        run.history.write_attempt(&attempt, &self.identity.run_id).await?;
+        run.ledger.write_attempt(&attempt, &run.fence).await?;
         Ok(report)
     }
 
+    /// What one migration's backfills get from this run.
     fn backfill_env(
         &self,
-        settings: &BackfillSettings,
-        direction: Direction,
-        history: Option<&HistoryStore>,
-    ) -> BackfillEnv {
-        BackfillEnv {
-            settings: settings.clone(),
-            checkpoints: history.map(|h| (h.clone(), self.identity.run_id.clone())),
-            direction,
-            summaries: Arc::default(),
-            retry_stats: self.retry_stats.clone(),
-        }
-    }
-
-    fn context(
-        &self,
         id: &MigrationId,
-        table: &str,
         dry_run: bool,
         cancel: CancellationToken,
-        backfill_env: BackfillEnv,
-    ) -> MigrationContext {
+        settings: &BackfillSettings,
+        direction: Direction,
+        ledger: Option<(Ledger, Fence)>,
+    ) -> BackfillEnv {
+        let scope = Scope {
+            client: self.client.clone(),
+            dry_run,
+            cancel,
+            observer: self.observer.clone(),
+            retry_stats: self.retry_stats.clone(),
+            migration: Some(id.clone()),
+        };
+        BackfillEnv { scope, overrides: settings.clone(), ledger, direction, summaries: Arc::default() }
+    }
+
+    fn context(&self, id: &MigrationId, table: &str, backfills: BackfillEnv) -> MigrationContext {
         MigrationContext {
             migration_id: id.clone(),
             table_name: table.to_string(),
             tables: self.config.tables.clone(),
-            dry_run,
+            dry_run: backfills.scope.dry_run,
             client: self.client.clone(),
             stage: self.config.stage.clone(),
-            progress_mode: self.config.progress,
-            cancel,
-            backfill_env,
+            backfills,
         }
     }
 
@@ -428,45 +377,5 @@ impl Runner {
             dry_run,
             migrations: Vec::new(),
         }
-    }
-}
-
-/// Runs one direction of one migration and turns whatever it returns into a report.
-async fn execute(
-    migration: &dyn Migration,
-    id: &MigrationId,
-    direction: Direction,
-    context: &MigrationContext,
-) -> MigrationReport {
-    let verb = if direction == Direction::Up { "applying" } else { "rolling back" };
-    let dry = if context.dry_run { " (dry run)" } else { "" };
-    tracing::info!("{verb} {id}{dry}: {}", migration.description());
-    let started = Instant::now();
-    let result = match direction {
-        Direction::Up => migration.up(context).await,
-        Direction::Down => migration.down(context).await,
-    };
-    let (outcome, error) = match result {
-        Ok(outcome) if outcome.success => (outcome, None),
-        Ok(outcome) => (outcome, Some("the migration reported success = false".to_string())),
-        Err(error) => (Outcome::failed(0, 0), Some(format!("{error:#}"))),
-    };
-    match &error {
-        None => tracing::info!(
-            "{id}: done in {:.1?}: {} processed, {} modified",
-            started.elapsed(),
-            outcome.items_processed,
-            outcome.items_modified
-        ),
-        Some(message) => tracing::error!("{id}: failed after {:.1?}: {message}", started.elapsed()),
-    }
-    MigrationReport {
-        id: id.clone(),
-        description: migration.description().to_string(),
-        direction,
-        outcome,
-        duration_ms: started.elapsed().as_millis() as u64,
-        error,
-        backfills: context.backfill_env.take_summaries(),
     }
 }

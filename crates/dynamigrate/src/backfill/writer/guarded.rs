@@ -1,0 +1,179 @@
+//! Update mode: one guarded conditional write per changed item. On a conflict the item is read
+//! again (consistently), transformed again and written again, a bounded number of times.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::ConsumedCapacity;
+use tokio::task::JoinSet;
+
+use super::{joined, Writer};
+use crate::aws::{is_throttling, is_transient, patiently};
+use crate::backfill::change::{Change, Expressions};
+use crate::backfill::rate::WriteTicket;
+use crate::backfill::sink::{PageSink, Tally, Verdict};
+use crate::backfill::value::{key_text, Item};
+
+/// The update-mode sink.
+pub(crate) struct GuardedWriter(pub Arc<Writer>);
+
+#[async_trait]
+impl PageSink for GuardedWriter {
+    async fn page(&self, items: Vec<Item>, tally: &Arc<Tally>) {
+        let writer = &self.0;
+        let mut tasks = JoinSet::new();
+        for item in items {
+            writer.rate.item().await;
+            let Ok(permit) = writer.writes.clone().acquire_owned().await else { break };
+            // Reap finished tasks as we go: a finished task's memory is held until it is joined, and
+            // a page holds a thousand items. This keeps memory proportional to the concurrency.
+            while let Some(result) = tasks.try_join_next() {
+                joined(result, tally);
+            }
+            let (writer, tally) = (writer.clone(), tally.clone());
+            tasks.spawn(async move {
+                let _permit = permit;
+                process_item(&writer, item, &tally).await
+            });
+        }
+        while let Some(result) = tasks.join_next().await {
+            joined(result, tally);
+        }
+    }
+}
+
+pub(super) enum WriteError {
+    /// The guard failed: the item changed since it was read.
+    Conflict,
+    /// Throttled (true) or 5xx, timed out or disconnected, even after the SDK's retries: wait and
+    /// try again.
+    Transient(String, bool),
+    Failed(String),
+}
+
+/// Transform, guarded write; on a conflict re-read and transform again, a bounded number of times.
+pub(super) async fn process_item(writer: &Writer, item: Item, tally: &Tally) -> Verdict {
+    let key = writer.key_of(&item);
+    let mut current = item;
+    for _ in 0..=writer.max_conflict_retries {
+        let change = match writer.transform(&key, &current) {
+            Ok(change) => change,
+            Err(error) => return writer.fail(&key, &error, tally),
+        };
+        if change == Change::Skip {
+            return tally.record(Verdict::Skipped, 1);
+        }
+        if writer.dry_run {
+            return writer.would_write(&key, &current, &change, tally);
+        }
+        let write = || write_guarded(writer, &key, &current, &change);
+        let transient = |e: &WriteError| matches!(e, WriteError::Transient(..));
+        let waiting = |_, e: &WriteError| {
+            writer.retried(1);
+            if let WriteError::Transient(error, _) = e {
+                tracing::debug!("write of {} still failing after the SDK's retries, waiting: {error}", key_text(&key));
+            }
+        };
+        match patiently(write, transient, waiting).await {
+            Ok(()) => return tally.record(Verdict::Modified, 1),
+            Err(WriteError::Failed(error) | WriteError::Transient(error, _)) => {
+                return writer.fail(&key, &error, tally)
+            }
+            Err(WriteError::Conflict) => {
+                let landed = change.apply(&current);
+                match writer.reads.reread(&writer.client, &key).await {
+                    // Our own earlier attempt landed (its answer was lost and the SDK retried):
+                    // the item is exactly what we wrote. Not a conflict.
+                    Ok(Some(fresh)) if Some(&fresh) == landed.as_ref() => return tally.record(Verdict::Modified, 1),
+                    Ok(None) if landed.is_none() => return tally.record(Verdict::Modified, 1),
+                    Ok(Some(fresh)) => {
+                        writer.meter.conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        current = fresh;
+                    }
+                    // Deleted by the application meanwhile: nothing left to migrate.
+                    Ok(None) => return tally.record(Verdict::Skipped, 1),
+                    Err(error) => return writer.fail(&key, &error, tally),
+                }
+            }
+        }
+    }
+    let message = format!("still changing after {} re-reads; run again later", writer.max_conflict_retries);
+    writer.fail(&key, &message, tally)
+}
+
+/// One guarded write, paced by the write-capacity limiter and charged with what it consumed.
+async fn write_guarded(writer: &Writer, key: &Item, read: &Item, change: &Change) -> Result<(), WriteError> {
+    let change = change.as_update(read, &writer.key_names);
+    let change = change.as_ref();
+    let e = Expressions::build(change, read, &writer.guard, &writer.key_names).map_err(WriteError::Failed)?;
+    let names = Some(e.names.into_iter().collect());
+    let values = (!e.values.is_empty()).then(|| e.values.into_iter().collect());
+    let client = &writer.client;
+    let ticket = writer.rate.write().await;
+    let measure = ticket.return_consumed_capacity();
+    let consumed = |c: Option<ConsumedCapacity>| c.and_then(|c| c.capacity_units);
+    let result = match change {
+        Change::Update { .. } => client
+            .update_item()
+            .table_name(&writer.table)
+            .set_key(Some(key.clone()))
+            .set_update_expression(e.update)
+            .condition_expression(e.condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .set_return_consumed_capacity(measure)
+            .send()
+            .await
+            .map(|output| consumed(output.consumed_capacity))
+            .map_err(classify),
+        Change::Delete => client
+            .delete_item()
+            .table_name(&writer.table)
+            .set_key(Some(key.clone()))
+            .condition_expression(e.condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .set_return_consumed_capacity(measure)
+            .send()
+            .await
+            .map(|output| consumed(output.consumed_capacity))
+            .map_err(classify),
+        // `as_update` has turned a Put into an Update.
+        Change::Put(_) => Err(WriteError::Failed("internal error: a Put reached the guarded writer".into())),
+        Change::Skip => Ok(Some(0.0)),
+    };
+    settle(writer, ticket, &result);
+    result.map(drop)
+}
+
+/// Charges the limiter with what a write consumed: DynamoDB's figure if the write asked for it,
+/// nothing if it was throttled, the usual cost if the condition failed (a failed conditional write
+/// is still charged, but its answer does not say how much) or the write did not ask.
+fn settle(writer: &Writer, ticket: WriteTicket, result: &Result<Option<f64>, WriteError>) {
+    let spent = match result {
+        Ok(units) => *units,
+        Err(WriteError::Transient(_, true)) => {
+            writer.rate.throttled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Some(0.0)
+        }
+        Err(WriteError::Conflict) => None,
+        Err(_) => Some(0.0),
+    };
+    writer.rate.wrote(ticket, spent);
+}
+
+fn classify<E>(error: SdkError<E, HttpResponse>) -> WriteError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if error.code() == Some("ConditionalCheckFailedException") {
+        WriteError::Conflict
+    } else if is_transient(&error) {
+        let throttled = is_throttling(&error);
+        WriteError::Transient(DisplayErrorContext(error).to_string(), throttled)
+    } else {
+        WriteError::Failed(DisplayErrorContext(error).to_string())
+    }
+}

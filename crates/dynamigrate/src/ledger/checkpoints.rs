@@ -1,0 +1,225 @@
+//! Per-segment backfill checkpoints: where each scan segment stopped and what it counted. Saved
+//! after every page once that page's work is done, so a killed run looks at most one page per
+//! segment twice and never skips an item. Writes are fenced on holding the lease.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+use super::keys::{checkpoint_prefix, migration_pk, Entity, ItemKey};
+use super::{Fence, Ledger};
+use crate::aws::Item;
+use crate::clock::{now_ms, rfc3339};
+use crate::id::MigrationId;
+use crate::Error;
+
+/// The most segments a scan may have (DynamoDB's limit for TotalSegments).
+pub const MAX_SEGMENTS: u32 = 1_000_000;
+
+/// One segment's position and counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Checkpoint {
+    pub segment: u32,
+    pub total_segments: u32,
+    /// Where the next page starts (Scan `ExclusiveStartKey`); None at the start or when done.
+    pub last_key: Option<Item>,
+    pub done: bool,
+    pub counts: Counts,
+}
+
+/// What a segment (or a whole pass) has done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub scanned: u64,
+    pub processed: u64,
+    pub modified: u64,
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        self.scanned += other.scanned;
+        self.processed += other.processed;
+        self.modified += other.modified;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+    }
+}
+
+/// A checkpoint as stored. The position is kept as the map DynamoDB gave, so its types survive.
+#[derive(Serialize, Deserialize)]
+struct CheckpointItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    segment: u32,
+    total_segments: u32,
+    done: bool,
+    #[serde(flatten)]
+    counts: Counts,
+    run_id: String,
+    updated_at: String,
+}
+
+/// The checkpoints of one backfill (one migration, one direction, one backfill name).
+#[derive(Clone)]
+pub struct CheckpointStore {
+    ledger: Ledger,
+    migration: MigrationId,
+    /// `<direction>#<name>`
+    scope: String,
+    fence: Fence,
+}
+
+impl CheckpointStore {
+    pub fn new(ledger: Ledger, migration: MigrationId, scope: impl Into<String>, fence: Fence) -> Self {
+        Self { ledger, migration, scope: scope.into(), fence }
+    }
+
+    /// The saved checkpoints, each validated: a position the table never gave, or segments that
+    /// disagree on how the table was divided, would make a resumed scan skip or repeat items.
+    pub async fn load(&self) -> Result<Vec<Checkpoint>, Error> {
+        let items = self.ledger.query(&migration_pk(&self.migration), &checkpoint_prefix(&self.scope)).await?;
+        let checkpoints: Vec<Checkpoint> = items.into_iter().map(|item| self.decode(item)).collect::<Result<_, _>>()?;
+        if let Some(first) = checkpoints.first() {
+            if let Some(odd) = checkpoints.iter().find(|c| c.total_segments != first.total_segments) {
+                let key = ItemKey::checkpoint(&self.migration, &self.scope, odd.segment);
+                let problem = format!(
+                    "it divides the table into {} segments, another checkpoint into {}",
+                    odd.total_segments, first.total_segments
+                );
+                return Err(self.ledger.corrupt(key, problem));
+            }
+        }
+        Ok(checkpoints)
+    }
+
+    fn decode(&self, mut item: Item) -> Result<Checkpoint, Error> {
+        let key = ItemKey::of(&item);
+        let last_key = match item.remove("last_key") {
+            Some(AttributeValue::M(position)) => Some(position),
+            None => None,
+            Some(_) => return Err(self.ledger.corrupt(key, "last_key is not a map")),
+        };
+        let stored: CheckpointItem = self.ledger.decode(item)?;
+        let problem = if !(1..=MAX_SEGMENTS).contains(&stored.total_segments) {
+            Some(format!("total_segments is {}, not between 1 and {MAX_SEGMENTS}", stored.total_segments))
+        } else if stored.segment >= stored.total_segments {
+            Some(format!("segment {} is not below total_segments {}", stored.segment, stored.total_segments))
+        } else if key != ItemKey::checkpoint(&self.migration, &self.scope, stored.segment) {
+            Some(format!("it holds segment {}", stored.segment))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(self.ledger.corrupt(key, problem));
+        }
+        Ok(Checkpoint {
+            segment: stored.segment,
+            total_segments: stored.total_segments,
+            last_key,
+            done: stored.done,
+            counts: stored.counts,
+        })
+    }
+
+    pub async fn save(&self, checkpoint: &Checkpoint) -> Result<(), Error> {
+        let item = self.encode(checkpoint)?;
+        let put =
+            Put::builder().table_name(self.ledger.table()).set_item(Some(item)).build().map_err(Error::request)?;
+        self.ledger
+            .fenced_write(vec![TransactWriteItem::builder().put(put).build()], &self.fence, "saving a checkpoint")
+            .await
+    }
+
+    fn encode(&self, c: &Checkpoint) -> Result<Item, Error> {
+        let key = ItemKey::checkpoint(&self.migration, &self.scope, c.segment);
+        let stored = CheckpointItem {
+            pk: key.pk,
+            sk: key.sk,
+            entity: Entity::Checkpoint.as_str().into(),
+            segment: c.segment,
+            total_segments: c.total_segments,
+            done: c.done,
+            counts: c.counts,
+            run_id: self.fence.token().to_string(),
+            updated_at: rfc3339(now_ms()),
+        };
+        let mut item: HashMap<String, AttributeValue> =
+            serde_dynamo::aws_sdk_dynamodb_1::to_item(stored).map_err(Error::request)?;
+        if let Some(position) = &c.last_key {
+            item.insert("last_key".to_string(), AttributeValue::M(position.clone()));
+        }
+        Ok(item)
+    }
+
+    /// Deletes the checkpoints once the backfill has finished, so a later run starts afresh.
+    pub async fn clear(&self, segments: impl IntoIterator<Item = u32>) -> Result<(), Error> {
+        for segment in segments {
+            let key = ItemKey::checkpoint(&self.migration, &self.scope, segment);
+            let delete = Delete::builder()
+                .table_name(self.ledger.table())
+                .set_key(Some(key.to_item()))
+                .build()
+                .map_err(Error::request)?;
+            let write = TransactWriteItem::builder().delete(delete).build();
+            self.ledger.fenced_write(vec![write], &self.fence, "clearing a checkpoint").await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> CheckpointStore {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .build();
+        let ledger = Ledger::new(aws_sdk_dynamodb::Client::from_conf(config), "history");
+        let migration = MigrationId::parse("20250101_a").unwrap();
+        CheckpointStore::new(ledger, migration, "up#main", Fence::new(ItemKey::lock(), "run"))
+    }
+
+    fn checkpoint() -> Checkpoint {
+        Checkpoint {
+            segment: 3,
+            total_segments: 8,
+            last_key: Some(Item::from([
+                ("pk".to_string(), AttributeValue::S("ITEM#9".into())),
+                ("n".to_string(), AttributeValue::N("12345678901234567890123456789012345678".into())),
+            ])),
+            done: false,
+            counts: Counts { scanned: 10, processed: 9, modified: 5, skipped: 3, failed: 1 },
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_round_trips_with_its_typed_key() {
+        let store = store();
+        let item = store.encode(&checkpoint()).unwrap();
+        assert_eq!(item["sk"], AttributeValue::S("CHECKPOINT#up#main#00003".into()));
+        assert_eq!(store.decode(item).unwrap(), checkpoint());
+    }
+
+    #[test]
+    fn a_malformed_checkpoint_is_named_with_its_key_and_its_fault() {
+        let store = store();
+        let mut zero = store.encode(&checkpoint()).unwrap();
+        zero.insert("total_segments".into(), AttributeValue::N("0".into()));
+        let error = store.decode(zero).unwrap_err().to_string();
+        assert!(error.contains(r#"(pk "MIGRATION#20250101_a", sk "CHECKPOINT#up#main#00003")"#), "{error}");
+        assert!(error.contains("total_segments is 0"), "{error}");
+
+        let mut text = store.encode(&checkpoint()).unwrap();
+        text.insert("scanned".into(), AttributeValue::S("many".into()));
+        assert!(matches!(store.decode(text), Err(Error::CorruptLedger { .. })));
+
+        let mut moved = store.encode(&checkpoint()).unwrap();
+        moved.insert("segment".into(), AttributeValue::N("4".into()));
+        assert!(store.decode(moved).unwrap_err().to_string().contains("it holds segment 4"));
+    }
+}

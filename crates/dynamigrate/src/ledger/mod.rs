@@ -1,0 +1,161 @@
+//! The ledger: the history table, the one module that reads and writes it.
+//!
+//! It keeps every attempt of every migration, each migration's latest attempt in a catalog, the
+//! runner's lock, and backfill checkpoints; [`keys`] is its layout. Every item read from it is
+//! decoded into a typed value, and an item that does not decode is [`Error::CorruptLedger`],
+//! naming the item. Writes made while a run holds the lock are transactions that also check the
+//! lock still names the writer ([`Fence`]): a runner that lost its lease cannot write.
+
+mod attempts;
+mod checkpoints;
+pub mod keys;
+mod lease;
+mod lock;
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+
+pub use checkpoints::{Checkpoint, CheckpointStore, Counts, MAX_SEGMENTS};
+pub use keys::ItemKey;
+pub use lease::{Fence, HeldLease, LeaseTerms, Leased};
+pub use lock::{Holder, LeaseLock, LockHolder, UnlockOutcome, UnlockRefusal, DEFAULT_LEASE};
+
+use crate::aws::{is_transient, patiently, table_exists, Item};
+use crate::Error;
+
+pub const DEFAULT_HISTORY_TABLE: &str = "dynamigrate_history";
+
+/// A handle on one history table.
+#[derive(Clone)]
+pub struct Ledger {
+    client: Client,
+    table: String,
+}
+
+impl Ledger {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub async fn exists(&self) -> Result<bool, Error> {
+        table_exists(&self.client, &self.table).await
+    }
+
+    /// Creates the table (on-demand billing) if it does not exist and waits until it is active.
+    /// Called only by a real run, never by `status` or a dry run.
+    pub async fn ensure_table(&self) -> Result<(), Error> {
+        if self.exists().await? {
+            return Ok(());
+        }
+        tracing::info!(table = %self.table, "creating history table");
+        let key = |name: &str, key_type| {
+            KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().map_err(Error::request)
+        };
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(Error::request)
+        };
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .attribute_definitions(attribute("pk")?)
+            .attribute_definitions(attribute("sk")?)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await;
+        if let Err(error) = created {
+            // Another runner may have created it a moment ago: fine, we wait for it below.
+            let racing = error.as_service_error().is_some_and(|e| e.is_resource_in_use_exception());
+            if !racing {
+                return Err(Error::aws(format!("creating history table {}", self.table), error));
+            }
+        }
+        self.client
+            .wait_until_table_exists()
+            .table_name(&self.table)
+            .wait(Duration::from_secs(300))
+            .await
+            .map_err(|e| Error::aws(format!("waiting for history table {} to become active", self.table), e))?;
+        Ok(())
+    }
+
+    /// Every item of one partition whose sort key begins with `prefix`, strongly consistent. An
+    /// absent table is an empty ledger (status and dry runs never create it).
+    async fn query(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, Error> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.into()))
+            .into_paginator()
+            .items()
+            .send();
+        let mut items = Vec::new();
+        while let Some(item) = pages.next().await {
+            match item {
+                Ok(item) => items.push(item),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => break,
+                Err(e) => return Err(Error::aws(format!("reading history table {}", self.table), e)),
+            }
+        }
+        Ok(items)
+    }
+
+    /// Decodes an item read from the ledger, or names it as corrupt.
+    fn decode<T: DeserializeOwned>(&self, item: Item) -> Result<T, Error> {
+        let key = ItemKey::of(&item);
+        serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|e| self.corrupt(key, e))
+    }
+
+    fn corrupt(&self, key: ItemKey, problem: impl std::fmt::Display) -> Error {
+        Error::CorruptLedger { table: self.table.clone(), key, problem: problem.to_string() }
+    }
+
+    /// Runs `writes` in one transaction that also checks `fence` still holds: a writer that lost
+    /// its lease writes nothing. Throttling and transient conflicts are waited out.
+    pub(crate) async fn fenced_write(
+        &self,
+        writes: Vec<TransactWriteItem>,
+        fence: &Fence,
+        what: &str,
+    ) -> Result<(), Error> {
+        let check = fence.check(&self.table)?;
+        let send = || {
+            let items = std::iter::once(check.clone()).chain(writes.iter().cloned()).collect();
+            self.client.transact_write_items().set_transact_items(Some(items)).send()
+        };
+        let transient = |e: &_| is_transient(e) || lease::is_throttled_transaction(e);
+        let log = |round, e: &_| {
+            tracing::debug!("{what}: transient failure, waiting (round {round}): {}", DisplayErrorContext(e))
+        };
+        match patiently(send, transient, log).await {
+            Ok(_) => Ok(()),
+            Err(error) if lease::is_fence_failure(&error) => Err(Error::LeaseLost),
+            Err(error) => Err(Error::aws(format!("{what} in {}", self.table), error)),
+        }
+    }
+}
