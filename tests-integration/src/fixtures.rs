@@ -8,7 +8,8 @@
 //! - `FIXTURE_EXTRA_ID`: one more migration with this (possibly invalid or duplicate) id
 //! - `FIXTURE_BACKFILL=1`: instead, the one migration `20250201_add_metadata`, a backfill of the seed
 //!   scenario (see [`upgrade`]); `FIXTURE_FAIL_EVERY=N` makes its transform fail for every item whose
-//!   number is a multiple of N, and `FIXTURE_TOO_LARGE=N` makes item N too large to write.
+//!   number is a multiple of N, `FIXTURE_TOO_LARGE=N` makes item N too large to write, and
+//!   `FIXTURE_PANIC_AT=N` makes the transform panic on item N.
 //!
 //! Each marker `up` bumps `runs` on a marker item `MARK#<id>` in the target table; `down` deletes it.
 
@@ -32,7 +33,8 @@ pub fn from_env() -> Vec<Box<dyn Migration>> {
     if var("FIXTURE_BACKFILL") == "1" {
         let fail_every = var("FIXTURE_FAIL_EVERY").parse().ok();
         let too_large = var("FIXTURE_TOO_LARGE").parse().ok();
-        return vec![Box::new(AddMetadata { fail_every, too_large })];
+        let panic_at = var("FIXTURE_PANIC_AT").parse().ok();
+        return vec![Box::new(AddMetadata { fail_every, too_large, panic_at })];
     }
     let ids = std::env::var("FIXTURE_IDS").unwrap_or_else(|_| DEFAULT_IDS.to_string());
     let sleep = Duration::from_millis(var("FIXTURE_SLEEP_MS").parse().unwrap_or(0));
@@ -102,9 +104,12 @@ impl Migration for Marker {
 }
 
 /// The seed scenario as a backfill migration, with failures on request.
+#[derive(Debug, Default)]
 pub struct AddMetadata {
     pub fail_every: Option<u64>,
     pub too_large: Option<u64>,
+    /// The transform panics on this item.
+    pub panic_at: Option<u64>,
 }
 
 pub const BACKFILL_ID: &str = "20250201_add_metadata";
@@ -120,12 +125,13 @@ impl Migration for AddMetadata {
     }
 
     async fn up(&self, ctx: &MigrationContext) -> anyhow::Result<Outcome> {
-        let (fail_every, too_large) = (self.fail_every, self.too_large);
+        let (fail_every, too_large, panic_at) = (self.fail_every, self.too_large, self.panic_at);
         let summary = ctx
             .backfill()
             .sk_prefix("METADATA")
             .run(move |item| {
                 let n = item_number(item);
+                assert!(panic_at != Some(n), "fixture: item {n} makes the transform panic");
                 if fail_every.is_some_and(|every| n.is_multiple_of(every)) {
                     anyhow::bail!("fixture: item {n} cannot be migrated");
                 }

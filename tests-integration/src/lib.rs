@@ -2,6 +2,7 @@
 //! `scripts/with-dynamodb-local.sh` started, uniquely named tables so tests run in parallel, the
 //! fixture migrations, and a way to run the fixture binary as a real process.
 
+pub mod backfills;
 pub mod fixtures;
 pub mod proxy;
 

@@ -6,8 +6,8 @@
 //!
 //! - a fraction of requests answered with `ProvisionedThroughputExceededException` or
 //!   `ThrottlingException` (HTTP 400, DynamoDB's JSON error shape), `InternalServerError` (500) or
-//!   `ServiceUnavailable` (503), or by closing the connection, before forwarding or after (when the
-//!   request may have landed);
+//!   `ServiceUnavailable` (503), `ValidationException` (400, never worth retrying), or by closing
+//!   the connection, before forwarding or after (when the request may have landed);
 //! - added latency;
 //! - a fraction of `BatchWriteItem` calls forwarded in part, the rest returned as `UnprocessedItems`;
 //! - capacity mode: per-table provisioned write and read units per second (token buckets, with
@@ -45,6 +45,9 @@ pub struct Faults {
     pub server_error: f64,
     /// Answer `ServiceUnavailable` (503).
     pub unavailable: f64,
+    /// Answer `ValidationException` (400): a request DynamoDB refuses outright and no retry fixes
+    /// (as when a scan's start key no longer fits the table).
+    pub rejected: f64,
     /// Close the connection without forwarding.
     pub reset_before: f64,
     /// Forward, then close the connection without answering: the request may have landed.
@@ -306,6 +309,10 @@ fn roll(faults: &Faults) -> Option<Injected> {
     }
     if hit(faults.unavailable) {
         let r = error_response(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "Service unavailable");
+        return Some(Injected::Answer(r));
+    }
+    if hit(faults.rejected) {
+        let r = error_response(StatusCode::BAD_REQUEST, "ValidationException", "fault proxy: request rejected");
         return Some(Injected::Answer(r));
     }
     if hit(faults.reset_before) {

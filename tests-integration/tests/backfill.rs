@@ -1,68 +1,16 @@
 //! The backfill engine on DynamoDB Local: types, selection, coverage, idempotence, dry run,
-//! concurrent writers, conflicts, failures, and resuming after SIGKILL and SIGINT.
+//! concurrent writers, conflicts, whole-item puts, and a read-only pass through the same pipeline.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-use dynamigrate::backfill::{Backfill, BackfillSummary, Change, Item, Transform};
-use dynamigrate::{async_trait, AttemptState, Migration, MigrationContext, Outcome, RunOptions, WriteMode};
-use dynamigrate_tests::fixtures::{is_migrated, upgrade, BACKFILL_ID};
+use dynamigrate::backfill::{BackfillSpec, Change, CountingSink, Item, Scope};
+use dynamigrate::WriteMode;
+use dynamigrate_tests::backfills::{migration, num, run, write_now, Configure};
+use dynamigrate_tests::fixtures::{is_migrated, upgrade};
 use dynamigrate_tests::{assert_same, get_item, n, put_items, s, scan_all, seed_items, snapshot, World};
-
-/// Builder settings a test applies to a backfill.
-type Configure = fn(Backfill) -> Backfill;
-
-/// A migration whose `up` is one backfill with the given transform and builder settings.
-struct BackfillMigration {
-    id: &'static str,
-    transform: Arc<dyn Transform>,
-    configure: Configure,
-}
-
-#[async_trait]
-impl Migration for BackfillMigration {
-    fn id(&self) -> &str {
-        self.id
-    }
-    fn description(&self) -> &str {
-        "test backfill"
-    }
-    async fn up(&self, ctx: &MigrationContext) -> anyhow::Result<Outcome> {
-        let summary = (self.configure)(ctx.backfill()).run_shared(self.transform.clone()).await?;
-        Ok(summary.outcome())
-    }
-}
-
-fn migration(
-    id: &'static str,
-    transform: impl Fn(&Item) -> anyhow::Result<Change> + Send + Sync + 'static,
-    configure: Configure,
-) -> Box<dyn Migration> {
-    Box::new(BackfillMigration { id, transform: Arc::new(transform), configure })
-}
-
-/// Runs migrations in-process and returns the single backfill summary of each.
-async fn run(world: &World, migrations: Vec<Box<dyn Migration>>, dry_run: bool) -> Vec<BackfillSummary> {
-    let report = world.runner(migrations).run(&RunOptions { dry_run, ..RunOptions::default() }).await.expect("run");
-    report.migrations.into_iter().flat_map(|m| m.backfills).collect()
-}
-
-/// Makes an application write from inside a (synchronous) transform, so it lands between our read
-/// and our write. Needs the multi-threaded runtime.
-fn write_now<T, E>(write: impl std::future::Future<Output = Result<T, E>>) -> anyhow::Result<()>
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    let write = async { write.await.map(drop).map_err(anyhow::Error::from) };
-    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(write))
-}
-
-fn num(v: &str) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
 
 fn every_type() -> Item {
     let str = |v: &str| AttributeValue::S(v.to_string());
@@ -321,147 +269,6 @@ async fn a_write_that_conflicts_is_reread_and_transformed_again() {
     }
 }
 
-#[tokio::test]
-async fn failed_items_are_logged_counted_and_filed_and_the_run_goes_on() {
-    failed_items_are_filed("update").await;
-}
-
-#[tokio::test]
-async fn in_batch_mode_a_rejected_batch_is_finished_item_by_item_and_only_the_bad_item_fails() {
-    // DynamoDB rejects the whole BatchWriteItem that holds the oversized item; its 24 neighbours
-    // are read again and written one by one, and only the oversized one is filed.
-    failed_items_are_filed("batch").await;
-}
-
-async fn failed_items_are_filed(write_mode: &str) {
-    let world = World::new().await;
-    put_items(&world.client, &world.table, seed_items(500)).await;
-    let failures = std::env::temp_dir().join(format!("{}.jsonl", dynamigrate_tests::unique_name("failures")));
-    let env = [("FIXTURE_BACKFILL", "1"), ("FIXTURE_FAIL_EVERY", "50"), ("FIXTURE_TOO_LARGE", "7")];
-    let args = ["run", "--failures-file", failures.to_str().unwrap(), "--write-mode", write_mode];
-    let ran = world.run_with(&args, &env).await;
-    assert_eq!(ran.code, 1, "failed items make the migration fail: {ran:?}");
-    assert!(ran.stdout.contains("failed 11"), "{}", ran.stdout);
-    assert!(ran.stdout.contains("failed items are listed in"), "{}", ran.stdout);
-    assert!(ran.stderr.contains("item pk=\"ITEM#50\" sk=\"METADATA\" failed: transform failed"), "{}", ran.stderr);
-
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&failures)
-        .expect("failures file")
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("JSON line"))
-        .collect();
-    assert_eq!(lines.len(), 11);
-    let too_large = lines.iter().find(|l| l["key"]["pk"]["S"] == "ITEM#7").expect("the oversized item is filed");
-    assert!(too_large["error"].as_str().unwrap().contains("size"), "{too_large}");
-    assert!(lines.iter().all(|l| l["migration_id"] == BACKFILL_ID && l["key"]["sk"]["S"] == "METADATA"));
-
-    let items = scan_all(&world.client, &world.table).await;
-    assert_eq!(items.iter().filter(|i| is_migrated(i)).count(), 489, "the run went on past the failures");
-    let attempt = world.attempts().await.pop().unwrap();
-    assert_eq!(attempt.state, AttemptState::Failed);
-    assert_eq!((attempt.items_processed, attempt.items_modified), (500, 489));
-    assert!(world.checkpoints().await.is_empty(), "a finished backfill closes its checkpoints even with failures");
-}
-
-#[tokio::test]
-async fn past_max_failures_the_run_stops_and_keeps_its_checkpoints() {
-    let world = World::new().await;
-    put_items(&world.client, &world.table, seed_items(1_000)).await;
-    let failures = std::env::temp_dir().join(format!("{}.jsonl", dynamigrate_tests::unique_name("failures")));
-    let env = [("FIXTURE_BACKFILL", "1"), ("FIXTURE_FAIL_EVERY", "2")];
-    let args = ["run", "--max-failures", "5", "--segments", "2", "--batch-size", "20", "--concurrency", "2"];
-    let mut args = args.to_vec();
-    args.extend(["--failures-file", failures.to_str().unwrap()]);
-    let ran = world.run_with(&args, &env).await;
-    assert_eq!(ran.code, 1, "{ran:?}");
-    assert!(ran.stdout.contains("more than 5 items failed"), "{}", ran.stdout);
-    assert!(!world.checkpoints().await.is_empty(), "checkpoints kept to resume");
-    let migrated = scan_all(&world.client, &world.table).await.iter().filter(|i| is_migrated(i)).count();
-    assert!(migrated < 500, "stopped early, {migrated} migrated");
-}
-
-/// Waits until the backfill's checkpoints show at least `scanned` items scanned.
-async fn wait_for_progress(world: &World, scanned: i64) {
-    for _ in 0..600 {
-        let total: i64 = world.checkpoints().await.iter().filter_map(|c| n(c, "scanned")).sum();
-        if total >= scanned {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the backfill never reached {scanned} scanned items");
-}
-
-const SLOW: [&str; 8] = ["--segments", "4", "--batch-size", "100", "--batch-delay-ms", "100", "--concurrency", "4"];
-
-#[tokio::test]
-async fn a_run_killed_with_sigkill_resumes_from_its_checkpoints() {
-    const ITEMS: usize = 12_000;
-    let world = World::new().await.with_config("lease_seconds = 3\n");
-    put_items(&world.client, &world.table, seed_items(ITEMS)).await;
-    let mut args = vec!["run"];
-    args.extend(SLOW);
-    let mut command = world.command(&args);
-    command.env("FIXTURE_BACKFILL", "1");
-    let mut child = command.spawn().unwrap();
-    wait_for_progress(&world, 1_500).await;
-    child.start_kill().unwrap(); // SIGKILL
-    let killed = dynamigrate_tests::finish(child).await;
-    assert_ne!(killed.code, 0);
-    assert!(
-        get_item(&world.client, &world.history, "LOCK", "LOCK").await.is_some(),
-        "a killed runner leaves its lease"
-    );
-
-    let resumed = world.run_with(&["run", "--wait", "30"], &[("FIXTURE_BACKFILL", "1")]).await;
-    assert_eq!(resumed.code, 0, "{resumed:?}");
-    assert!(resumed.stderr.contains("took over the expired lease"), "{}", resumed.stderr);
-    assert!(resumed.stderr.contains("resuming backfill main from checkpoints"), "{}", resumed.stderr);
-    assert!(resumed.stdout.contains("resumed from checkpoints"), "{}", resumed.stdout);
-
-    let items = scan_all(&world.client, &world.table).await;
-    assert_eq!(items.len(), ITEMS);
-    assert!(items.iter().all(is_migrated), "every item correct after the resume");
-    assert!(get_item(&world.client, &world.history, "LOCK", "LOCK").await.is_none(), "lock free");
-    assert!(world.checkpoints().await.is_empty());
-    let attempts = world.attempts().await;
-    assert_eq!(attempts.iter().map(|a| a.state).collect::<Vec<_>>(), [AttemptState::Running, AttemptState::Succeeded]);
-    let processed = attempts[1].items_processed;
-    assert!(
-        (ITEMS as u64..=ITEMS as u64 + 4 * 100).contains(&processed),
-        "at most one page per segment is looked at twice: {processed}"
-    );
-}
-
-#[tokio::test]
-async fn sigint_stops_cleanly_releases_the_lock_and_the_next_run_resumes() {
-    const ITEMS: usize = 6_000;
-    let world = World::new().await;
-    put_items(&world.client, &world.table, seed_items(ITEMS)).await;
-    let mut args = vec!["run"];
-    args.extend(SLOW);
-    let mut command = world.command(&args);
-    command.env("FIXTURE_BACKFILL", "1");
-    let child = command.spawn().unwrap();
-    wait_for_progress(&world, 1_000).await;
-    let pid = child.id().unwrap().to_string();
-    let signalled = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    assert!(signalled.success());
-    let stopped = dynamigrate_tests::finish(child).await;
-    assert_eq!(stopped.code, 1, "{stopped:?}");
-    assert!(stopped.stderr.contains("interrupted: stopping cleanly"), "{}", stopped.stderr);
-    assert!(stopped.stdout.contains("checkpoints are kept, `run` again to resume"), "{}", stopped.stdout);
-    assert!(get_item(&world.client, &world.history, "LOCK", "LOCK").await.is_none(), "the lock was released");
-    assert!(!world.checkpoints().await.is_empty());
-    let attempt = world.attempts().await.pop().unwrap();
-    assert_eq!(attempt.state, AttemptState::Failed);
-
-    let resumed = world.run_with(&["run"], &[("FIXTURE_BACKFILL", "1")]).await;
-    assert_eq!(resumed.code, 0, "{resumed:?}");
-    assert!(resumed.stdout.contains("resumed from checkpoints"), "{}", resumed.stdout);
-    assert!(scan_all(&world.client, &world.table).await.iter().all(is_migrated));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_whole_item_put_never_drops_an_attribute_the_application_added_meanwhile() {
     let world = World::new().await;
@@ -490,4 +297,39 @@ async fn a_whole_item_put_never_drops_an_attribute_the_application_added_meanwhi
         assert_eq!(n(&item, "version"), Some(2));
         assert_eq!(s(&item, "app_note").as_deref(), Some("added after the read"), "{item:?}");
     }
+}
+
+#[tokio::test]
+async fn a_counting_pass_reads_through_the_same_pipeline_and_writes_nothing() {
+    let world = World::new().await;
+    let mut items = seed_items(900);
+    for item in items.iter_mut().take(300) {
+        item.insert("version".into(), num("2"));
+    }
+    for item in items.iter_mut().skip(300).take(100) {
+        item.insert("version".into(), AttributeValue::S("two".into()));
+    }
+    items.push(Item::from([
+        ("pk".into(), AttributeValue::S("USER#1".into())),
+        ("sk".into(), AttributeValue::S("PROFILE".into())),
+    ]));
+    put_items(&world.client, &world.table, items).await;
+    let before = snapshot(&world.client, &world.table).await;
+
+    let mut spec = BackfillSpec::new(&world.table);
+    spec.selection.sk_prefix = Some("METADATA".into());
+    spec.settings.segments = Some(5);
+    spec.settings.page_size = Some(70);
+    let sink = Arc::new(CountingSink::by_attribute("version"));
+    let report = dynamigrate::backfill::pass(&spec, sink.clone(), &Scope::new(world.client.clone()), None)
+        .await
+        .expect("a read-only pass");
+    assert!(report.completed && report.segments == 5, "{report:?}");
+    assert_eq!((report.counts.scanned, report.counts.processed, report.counts.modified), (901, 900, 0));
+    let seen = sink.distribution();
+    assert_eq!(seen.items, 900);
+    assert_eq!(seen.values, [("\"two\"".to_string(), 100), ("2".to_string(), 300)].into_iter().collect());
+    assert_eq!(seen.absent, 500);
+    assert_same(&snapshot(&world.client, &world.table).await, &before, "table");
+    assert_same(&snapshot(&world.client, &world.history).await, &None, "no history");
 }

@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use dynamigrate::{AttemptState, RunOptions, WriteMode};
+use dynamigrate_tests::backfills::wait_for_progress;
 use dynamigrate_tests::fixtures::{is_migrated, AddMetadata};
 use dynamigrate_tests::proxy::{FaultProxy, Faults, ProxyStats};
 use dynamigrate_tests::{endpoint, get_item, put_items, scan_all, seed_items, World};
 
 fn backfill() -> Vec<Box<dyn dynamigrate::Migration>> {
-    vec![Box::new(AddMetadata { fail_every: None, too_large: None })]
+    vec![Box::new(AddMetadata::default())]
 }
 
 #[tokio::test]
@@ -224,4 +225,44 @@ async fn fixed_caps_hold_the_write_rate_without_throttling() {
     eprintln!("{:.0} WCU in {} ms: {per_second:.1} WCU/s", summary.write_units, summary.duration_ms);
     assert!(summary.write_units >= ITEMS as f64, "consumed capacity is reported: {summary:?}");
     assert!(per_second <= 200.0 * 1.05, "the cap holds: {per_second:.1} WCU/s");
+}
+
+#[tokio::test]
+async fn a_backfill_that_fails_part_way_records_what_it_did_and_the_next_run_resumes() {
+    const ITEMS: usize = 3_000;
+    let world = World::new().await;
+    put_items(&world.client, &world.table, seed_items(ITEMS)).await;
+    let proxy = FaultProxy::start(&endpoint(), Faults::default()).await.unwrap();
+    let runner = world.runner_via(&proxy.endpoint, backfill());
+    let mut options = RunOptions::default();
+    options.backfill.segments = Some(2);
+    options.backfill.page_size = Some(100);
+    options.backfill.page_delay_ms = Some(100);
+    options.backfill.rate_mode = Some(dynamigrate::backfill::RateMode::Fixed);
+    let running = tokio::spawn(async move { runner.run(&options).await });
+    wait_for_progress(&world, 600).await;
+    // From now on DynamoDB refuses every scan page, a failure no retry fixes.
+    proxy.set_faults(Faults { rejected: 1.0, operations: Some(vec!["Scan".into()]), ..Faults::default() });
+    let report = running.await.unwrap().expect("the run ends normally, with the migration failed");
+    assert!(!report.succeeded(), "{report:?}");
+
+    let migration = &report.migrations[0];
+    let error = migration.error.as_deref().unwrap_or_default();
+    assert!(error.contains("backfill main stopped") && error.contains("ValidationException"), "{error}");
+    let outcome = migration.outcome;
+    assert!(outcome.items_processed >= 600, "the partial counts are kept: {outcome:?}");
+    assert_eq!(outcome.items_modified, outcome.items_processed);
+    let summary = &migration.backfills[0];
+    assert!(!summary.completed);
+    assert_eq!(summary.counts.processed, outcome.items_processed, "the summary says the same");
+    let attempt = world.attempts().await.pop().unwrap();
+    assert_eq!(attempt.state, AttemptState::Failed);
+    assert_eq!((attempt.items_processed, attempt.items_modified), (outcome.items_processed, outcome.items_modified));
+    assert!(!world.checkpoints().await.is_empty(), "checkpoints kept to resume");
+
+    proxy.set_faults(Faults::default());
+    let resumed = world.runner_via(&proxy.endpoint, backfill()).run(&RunOptions::default()).await.unwrap();
+    assert!(resumed.succeeded(), "{resumed:?}");
+    assert!(resumed.migrations[0].backfills[0].resumed);
+    assert!(scan_all(&world.client, &world.table).await.iter().all(is_migrated));
 }

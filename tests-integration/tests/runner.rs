@@ -251,3 +251,36 @@ async fn missing_credentials_are_a_clear_error() {
     assert!(ran.stderr.contains("no usable AWS credentials"), "{}", ran.stderr);
     assert!(ran.stderr.contains("AWS_PROFILE"), "says how to fix it: {}", ran.stderr);
 }
+
+#[tokio::test]
+async fn logs_are_json_lines_on_request_and_uncoloured_text_without_a_terminal() {
+    let world = World::new().await;
+    let ran = world.run(&["run", "--log-format", "json"]).await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("applied 20250101_first"), "the result on stdout stays as asked: {}", ran.stdout);
+    let lines: Vec<&str> = ran.stderr.lines().collect();
+    assert!(lines.len() >= 3, "{}", ran.stderr);
+    for line in &lines {
+        let log: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(log["timestamp"].is_string() && log["level"].is_string() && log["message"].is_string(), "{log}");
+    }
+    assert!(ran.stderr.contains("applying 20250101_first"), "{}", ran.stderr);
+
+    let text = world.run(&["down"]).await;
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(text.stderr.contains("rolling back 20250103_third"), "{}", text.stderr);
+    assert!(!text.stderr.contains('\u{1b}'), "no colour codes in a log that is not a terminal: {:?}", text.stderr);
+}
+
+#[tokio::test]
+async fn scan_page_options_say_what_they_are() {
+    let world = World::new().await;
+    let help = world.run(&["run", "--help"]).await;
+    assert_eq!(help.code, 0, "{help:?}");
+    assert!(help.stdout.contains("--page-size") && help.stdout.contains("--page-delay-ms"), "{}", help.stdout);
+    assert!(!help.stdout.contains("--batch-size"), "the old spelling is a hidden alias: {}", help.stdout);
+    let bad = world.run(&["run", "--page-size", "0"]).await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("page_size = 0 is out of range"), "{}", bad.stderr);
+    assert_same(&snapshot(&world.client, &world.history).await, &None, "nothing was created");
+}

@@ -260,7 +260,7 @@ async fn worker(variant: &str, table: &str, options: &Options) {
 async fn ours(table: &str, options: &Options, mode: WriteMode) -> u64 {
     let mut world = World::new_for_table(table).await;
     world.history = unique_name("bench-history");
-    let runner = world.runner_via(&endpoint(), vec![Box::new(AddMetadata { fail_every: None, too_large: None })]);
+    let runner = world.runner_via(&endpoint(), vec![Box::new(AddMetadata::default())]);
     let mut run = RunOptions::default();
     run.backfill.segments = Some(options.segments);
     run.backfill.concurrency = Some(options.concurrency as u32);
@@ -397,7 +397,7 @@ async fn capacity_run(client: &Client, options: &Options, stated: bool) {
     let proxy = FaultProxy::start(&endpoint(), faults).await.expect("proxy");
     let mut world = World::new_for_table(&table).await;
     world.history = unique_name("bench-history");
-    let runner = world.runner_via(&proxy.endpoint, vec![Box::new(AddMetadata { fail_every: None, too_large: None })]);
+    let runner = world.runner_via(&proxy.endpoint, vec![Box::new(AddMetadata::default())]);
     let mut run = RunOptions::default();
     run.backfill.segments = Some(options.segments);
     run.backfill.concurrency = Some(options.concurrency as u32);
