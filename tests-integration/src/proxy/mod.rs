@@ -20,7 +20,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -34,49 +33,13 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// What the proxy does to requests. Fractions are probabilities per request, drawn independently.
-#[derive(Debug, Clone, Default)]
-pub struct Faults {
-    /// Answer `ProvisionedThroughputExceededException` (400).
-    pub throughput_exceeded: f64,
-    /// Answer `ThrottlingException` (400).
-    pub throttling: f64,
-    /// Answer `InternalServerError` (500).
-    pub server_error: f64,
-    /// Answer `ServiceUnavailable` (503).
-    pub unavailable: f64,
-    /// Answer `ValidationException` (400): a request DynamoDB refuses outright and no retry fixes
-    /// (as when a scan's start key no longer fits the table).
-    pub rejected: f64,
-    /// Close the connection without forwarding.
-    pub reset_before: f64,
-    /// Forward, then close the connection without answering: the request may have landed.
-    pub reset_after: f64,
-    /// Delay every request by this much.
-    pub latency: Duration,
-    /// Forward only part of a `BatchWriteItem`, return the rest as `UnprocessedItems`.
-    pub partial_batch: f64,
-    /// Only these operations are faulted (e.g. `["UpdateItem"]`); None: every operation.
-    pub operations: Option<Vec<String>>,
-    /// Provisioned capacity per table; None: unlimited.
-    pub capacity: Option<Capacity>,
-}
+mod capacity;
+mod faults;
 
-/// Provisioned throughput, per table.
-#[derive(Debug, Clone, Copy)]
-pub struct Capacity {
-    pub write_units_per_second: f64,
-    pub read_units_per_second: f64,
-    /// Unused capacity kept for bursts, in seconds of capacity (DynamoDB keeps up to 300 s);
-    /// 0 keeps none beyond one unit.
-    pub burst_seconds: f64,
-}
-
-impl Capacity {
-    pub fn new(write_units_per_second: f64, read_units_per_second: f64) -> Self {
-        Self { write_units_per_second, read_units_per_second, burst_seconds: 300.0 }
-    }
-}
+pub use capacity::Capacity;
+use capacity::{admit, charge, TableBuckets};
+pub use faults::Faults;
+use faults::{merge_unprocessed, roll, throughput_exceeded, withhold_part, Injected};
 
 /// What the proxy did.
 #[derive(Debug, Default)]
@@ -100,44 +63,6 @@ impl ProxyStats {
     pub fn write_units(&self) -> f64 {
         self.write_milliunits.load(Relaxed) as f64 / 1000.0
     }
-}
-
-/// A token bucket in capacity units. Admits while it holds any tokens, and is charged afterwards
-/// with what the request consumed, as DynamoDB does; it may go negative, which throttles until
-/// refilled. It starts empty: burst capacity is what went unused, and a new table has used nothing.
-#[derive(Debug)]
-struct Bucket {
-    rate: f64,
-    max: f64,
-    tokens: f64,
-    refilled: Instant,
-}
-
-impl Bucket {
-    fn new(rate: f64, burst_seconds: f64) -> Self {
-        Self { rate, max: (rate * burst_seconds).max(1.0), tokens: 0.0, refilled: Instant::now() }
-    }
-
-    fn refill(&mut self) {
-        let now = Instant::now();
-        self.tokens = (self.tokens + self.rate * now.duration_since(self.refilled).as_secs_f64()).min(self.max);
-        self.refilled = now;
-    }
-
-    fn admit(&mut self) -> bool {
-        self.refill();
-        self.tokens > 0.0
-    }
-
-    fn charge(&mut self, units: f64) {
-        self.tokens -= units;
-    }
-}
-
-#[derive(Debug)]
-struct TableBuckets {
-    write: Bucket,
-    read: Bucket,
 }
 
 struct State {
@@ -260,70 +185,6 @@ fn table_of(body: &Value) -> Option<String> {
         .map(String::from)
 }
 
-fn error_response(status: StatusCode, kind: &str, message: &str) -> Response<Full<Bytes>> {
-    let body = json!({ "__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"), "message": message });
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/x-amz-json-1.0")
-        .header("x-amzn-requestid", uuid::Uuid::new_v4().to_string())
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap_or_default()
-}
-
-fn throughput_exceeded() -> Response<Full<Bytes>> {
-    error_response(
-        StatusCode::BAD_REQUEST,
-        "ProvisionedThroughputExceededException",
-        "The level of configured provisioned throughput for the table was exceeded. \
-         Consider increasing your provisioning level with the UpdateTable API.",
-    )
-}
-
-/// The injected fault, if the dice say so.
-enum Injected {
-    Answer(Response<Full<Bytes>>),
-    ResetBefore,
-    ResetAfter,
-}
-
-fn roll(faults: &Faults) -> Option<Injected> {
-    let mut dice = fastrand::f64();
-    let mut hit = |p: f64| {
-        dice -= p;
-        dice < 0.0
-    };
-    if hit(faults.throughput_exceeded) {
-        return Some(Injected::Answer(throughput_exceeded()));
-    }
-    if hit(faults.throttling) {
-        let r = error_response(
-            StatusCode::BAD_REQUEST,
-            "ThrottlingException",
-            "Rate of requests exceeds the allowed throughput.",
-        );
-        return Some(Injected::Answer(r));
-    }
-    if hit(faults.server_error) {
-        let r = error_response(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal server error");
-        return Some(Injected::Answer(r));
-    }
-    if hit(faults.unavailable) {
-        let r = error_response(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "Service unavailable");
-        return Some(Injected::Answer(r));
-    }
-    if hit(faults.rejected) {
-        let r = error_response(StatusCode::BAD_REQUEST, "ValidationException", "fault proxy: request rejected");
-        return Some(Injected::Answer(r));
-    }
-    if hit(faults.reset_before) {
-        return Some(Injected::ResetBefore);
-    }
-    if hit(faults.reset_after) {
-        return Some(Injected::ResetAfter);
-    }
-    None
-}
-
 async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Reset> {
     let stats = &state.stats;
     stats.requests.fetch_add(1, Relaxed);
@@ -428,103 +289,4 @@ async fn forward(
     let status = response.status();
     let bytes = response.into_body().collect().await.map_err(|_| Reset)?.to_bytes();
     Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
-}
-
-fn admit(state: &State, capacity: Capacity, table: &str, kind: &Kind) -> bool {
-    let Ok(mut buckets) = state.buckets.lock() else { return true };
-    let buckets = buckets.entry(table.to_string()).or_insert_with(|| TableBuckets {
-        write: Bucket::new(capacity.write_units_per_second, capacity.burst_seconds),
-        read: Bucket::new(capacity.read_units_per_second, capacity.burst_seconds),
-    });
-    match kind {
-        Kind::Write => buckets.write.admit(),
-        Kind::Read => buckets.read.admit(),
-        Kind::Control => true,
-    }
-}
-
-/// Charges what the server reports in `ConsumedCapacity` (an object, or a list for batches).
-fn charge(state: &State, table: &str, kind: &Kind, answer: &Value) {
-    let units: f64 = match answer.get("ConsumedCapacity") {
-        Some(Value::Array(list)) => list.iter().filter_map(|c| c["CapacityUnits"].as_f64()).sum(),
-        Some(object) => object["CapacityUnits"].as_f64().unwrap_or(0.0),
-        None => 0.0,
-    };
-    let milli = (units * 1000.0) as u64;
-    let Ok(mut buckets) = state.buckets.lock() else { return };
-    let Some(buckets) = buckets.get_mut(table) else { return };
-    match kind {
-        Kind::Write => {
-            buckets.write.charge(units);
-            state.stats.write_milliunits.fetch_add(milli, Relaxed);
-        }
-        Kind::Read => {
-            buckets.read.charge(units);
-            state.stats.read_milliunits.fetch_add(milli, Relaxed);
-        }
-        Kind::Control => {}
-    }
-}
-
-/// Keeps a random leading part of each table's requests in the body; returns the rest.
-fn withhold_part(body: &mut Value) -> Value {
-    let mut withheld = serde_json::Map::new();
-    if let Some(Value::Object(items)) = body.get_mut("RequestItems") {
-        for (table, requests) in items.iter_mut() {
-            let Some(list) = requests.as_array_mut() else { continue };
-            if list.is_empty() {
-                continue;
-            }
-            let keep = fastrand::usize(0..list.len());
-            withheld.insert(table.clone(), Value::Array(list.split_off(keep)));
-        }
-        items.retain(|_, requests| requests.as_array().is_some_and(|l| !l.is_empty()));
-    }
-    Value::Object(withheld)
-}
-
-fn merge_unprocessed(answer: &mut Value, withheld: Value) {
-    let Value::Object(withheld) = withheld else { return };
-    if !answer.get("UnprocessedItems").is_some_and(Value::is_object) {
-        answer["UnprocessedItems"] = json!({});
-    }
-    let Some(unprocessed) = answer["UnprocessedItems"].as_object_mut() else { return };
-    for (table, requests) in withheld {
-        let entry = unprocessed.entry(table).or_insert_with(|| json!([]));
-        if let (Some(list), Value::Array(more)) = (entry.as_array_mut(), requests) {
-            list.extend(more);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_bucket_admits_while_it_holds_tokens_and_refills_at_its_rate() {
-        let mut bucket = Bucket::new(100.0, 300.0);
-        assert_eq!(bucket.tokens, 0.0, "starts empty: no unused capacity yet");
-        bucket.refilled -= Duration::from_millis(500);
-        assert!(bucket.admit());
-        assert!((bucket.tokens - 50.0).abs() < 1.0, "{}", bucket.tokens);
-        bucket.charge(60.0);
-        assert!(!bucket.admit(), "in debt after overspending");
-        bucket.refilled -= Duration::from_secs(1000);
-        bucket.refill();
-        assert_eq!(bucket.tokens, 30_000.0, "at most 300 s of unused capacity is kept");
-    }
-
-    #[test]
-    fn a_partial_batch_keeps_a_part_and_returns_the_rest() {
-        let mut body = json!({ "RequestItems": { "t": [1, 2, 3, 4, 5] } });
-        let withheld = withhold_part(&mut body);
-        let kept = body["RequestItems"]["t"].as_array().map_or(0, Vec::len);
-        let rest = withheld["t"].as_array().map_or(0, Vec::len);
-        assert_eq!(kept + rest, 5);
-        assert!(rest >= 1, "at least one item is withheld");
-        let mut answer = json!({ "UnprocessedItems": {} });
-        merge_unprocessed(&mut answer, withheld);
-        assert_eq!(answer["UnprocessedItems"]["t"].as_array().map_or(0, Vec::len), rest);
-    }
 }

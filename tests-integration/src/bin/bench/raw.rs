@@ -1,0 +1,120 @@
+//! The raw loop the benchmark compares dynamigrate with: what a careful script does with the SDK
+//! alone, nothing more.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::Client;
+use dynamigrate_tests::fixtures::{expected_metadata, item_number};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::Options;
+
+/// The minimal loop a careful script would write: the same parallel scan (same filter), the same
+/// conditional update (or a BatchWriteItem of whole items), the same concurrency, finished tasks
+/// reaped as it goes, the SDK's default client. No checkpoints, no limiter, no progress.
+pub async fn raw_loop(table: &str, options: &Options, batch: bool) -> u64 {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = Client::new(&sdk);
+    let permits = Arc::new(Semaphore::new(options.concurrency));
+    let written = Arc::new(AtomicU64::new(0));
+    let mut segments = JoinSet::new();
+    let options_page = options.page;
+    for segment in 0..options.segments {
+        let (client, permits, written, table, total) =
+            (client.clone(), permits.clone(), written.clone(), table.to_string(), options.segments);
+        segments.spawn(async move {
+            let mut start = None;
+            loop {
+                let page = client
+                    .scan()
+                    .table_name(&table)
+                    .segment(segment as i32)
+                    .total_segments(total as i32)
+                    .set_exclusive_start_key(start)
+                    .limit(options_page as i32)
+                    // The same scan dynamigrate sends for the migration's sk_prefix("METADATA").
+                    .filter_expression("begins_with(#sk, :sk)")
+                    .expression_attribute_names("#sk", "sk")
+                    .expression_attribute_values(":sk", AttributeValue::S("METADATA".into()))
+                    .send()
+                    .await
+                    .expect("scan");
+                let mut writes = JoinSet::new();
+                let items = page.items.unwrap_or_default();
+                if batch {
+                    for chunk in items.chunks(25) {
+                        let requests: Vec<WriteRequest> = chunk
+                            .iter()
+                            .map(|item| {
+                                let mut new = item.clone();
+                                new.insert("metadata".into(), expected_metadata(item_number(item)));
+                                new.insert("version".into(), AttributeValue::N("2".into()));
+                                let put = PutRequest::builder().set_item(Some(new)).build().expect("put");
+                                WriteRequest::builder().put_request(put).build()
+                            })
+                            .collect();
+                        let permit = permits.clone().acquire_owned().await.expect("permit");
+                        while writes.try_join_next().is_some() {}
+                        let (client, table, written) = (client.clone(), table.clone(), written.clone());
+                        writes.spawn(async move {
+                            let _permit = permit;
+                            let mut pending = requests;
+                            while !pending.is_empty() {
+                                let n = pending.len() as u64;
+                                let out = client
+                                    .batch_write_item()
+                                    .request_items(&table, pending)
+                                    .send()
+                                    .await
+                                    .expect("batch");
+                                pending = out.unprocessed_items.and_then(|mut u| u.remove(&table)).unwrap_or_default();
+                                written.fetch_add(n - pending.len() as u64, Relaxed);
+                            }
+                        });
+                    }
+                } else {
+                    for item in items {
+                        let permit = permits.clone().acquire_owned().await.expect("permit");
+                        while writes.try_join_next().is_some() {}
+                        let (client, table, written) = (client.clone(), table.clone(), written.clone());
+                        writes.spawn(async move {
+                            let _permit = permit;
+                            client
+                                .update_item()
+                                .table_name(&table)
+                                .key("pk", item["pk"].clone())
+                                .key("sk", item["sk"].clone())
+                                .update_expression("SET #m = :m, #v = :v")
+                                .condition_expression(
+                                    "attribute_exists(pk) AND attribute_exists(sk) AND #n = :n AND #d = :d \
+                                     AND attribute_not_exists(#m) AND attribute_not_exists(#v)",
+                                )
+                                .expression_attribute_names("#m", "metadata")
+                                .expression_attribute_names("#v", "version")
+                                .expression_attribute_names("#n", "name")
+                                .expression_attribute_names("#d", "description")
+                                .expression_attribute_values(":m", expected_metadata(item_number(&item)))
+                                .expression_attribute_values(":v", AttributeValue::N("2".into()))
+                                .expression_attribute_values(":n", item["name"].clone())
+                                .expression_attribute_values(":d", item["description"].clone())
+                                .send()
+                                .await
+                                .expect("update");
+                            written.fetch_add(1, Relaxed);
+                        });
+                    }
+                }
+                while writes.join_next().await.is_some() {}
+                start = page.last_evaluated_key.filter(|k| !k.is_empty());
+                if start.is_none() {
+                    return;
+                }
+            }
+        });
+    }
+    while segments.join_next().await.is_some() {}
+    written.load(Relaxed)
+}
