@@ -16,7 +16,12 @@ cargo build --quiet --release -p dynamigrate-demo --bins
 exec scripts/with-dynamodb-local.sh bash -c '
 set -euo pipefail
 bin=target/release
-step() { printf "\n\033[1m== %s ==\033[0m\n" "$*"; }
+# Bold headings only for a person at a terminal who has not asked for no colour (NO_COLOR).
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+    step() { printf "\n\033[1m== %s ==\033[0m\n" "$*"; }
+else
+    step() { printf "\n== %s ==\n" "$*"; }
+fi
 migrate() { (set -x; "$bin/dynamigrate-demo" --config examples/demo/dynamigrate.toml --endpoint-url "$DYNAMIGRATE_TEST_ENDPOINT" "$@"); }
 
 step "seed: demo-items with $DEMO_ITEMS items in the seed scenario'"'"'s before format"

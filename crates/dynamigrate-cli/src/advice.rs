@@ -18,9 +18,7 @@ pub fn for_error(error: &Error) -> Option<&'static str> {
         Error::Plan(PlanError::Missing(_)) => "pass --ignore-missing to run anyway",
         Error::Plan(PlanError::UnknownTarget(_) | PlanError::NotApplied(_)) => "check the id given to --to",
         Error::TableNotFound { .. } => "fix --table or the stage's `table`",
-        Error::Config(message) if message.starts_with("no table for stage") => {
-            "pass --table or set `table` in the stage"
-        }
+        Error::NoTable { .. } => "pass --table or set `table` in the stage",
         Error::CorruptLedger { key, .. } if key.pk == "LOCK" => {
             "a lock item no runner can read can be released with `dynamigrate unlock --force`"
         }

@@ -34,6 +34,9 @@ pub enum Error {
     #[error("table {table:?} does not exist; create it, or point the stage at the right table")]
     TableNotFound { table: String },
 
+    #[error("no table for stage {stage:?}: the stage must name the table it migrates")]
+    NoTable { stage: String },
+
     #[error("locked by {0}")]
     LockHeld(Box<LockHolder>),
 
@@ -90,6 +93,7 @@ impl Error {
             | Self::DuplicateId(_)
             | Self::Plan(_)
             | Self::TableNotFound { .. }
+            | Self::NoTable { .. }
             | Self::Config(_)
             | Self::Invalid(_) => ErrorKind::Invalid,
             Self::LockHeld(_) | Self::UnlockRefused(_) => ErrorKind::LockHeld,

@@ -198,12 +198,7 @@ impl Runner {
 
     /// The stage's main table, which must exist: a typo must not end in a run that "succeeds" on nothing.
     async fn target_table(&self) -> Result<String, Error> {
-        let table = self.config.table.clone().ok_or_else(|| {
-            Error::Config(format!(
-                "no table for stage {:?}: the stage must name the table it migrates",
-                self.config.stage
-            ))
-        })?;
+        let table = self.config.table.clone().ok_or_else(|| Error::NoTable { stage: self.config.stage.clone() })?;
         if !table_exists(&self.client, &table).await? {
             return Err(Error::TableNotFound { table });
         }
