@@ -3,7 +3,7 @@
 //!
 //! - `FIXTURE_IDS`: comma-separated ids (default three: `20250101_first,20250102_second,20250103_third`)
 //! - `FIXTURE_FAIL`: the id whose `up` fails
-//! - `FIXTURE_SLEEP_MS`: each `up` sleeps this long (stopping early if cancelled)
+//! - `FIXTURE_SLEEP_MS`: each `up` and `down` sleeps this long (stopping early if cancelled)
 //! - `FIXTURE_NO_DOWN`: comma-separated ids that have no `down`
 //! - `FIXTURE_EXTRA_ID`: one more migration with this (possibly invalid or duplicate) id
 //! - `FIXTURE_BACKFILL=1`: instead, the one migration `20250201_add_metadata`, a backfill of the seed
@@ -90,6 +90,10 @@ impl Migration for Marker {
     }
 
     async fn down(&self, ctx: &MigrationContext) -> anyhow::Result<Outcome> {
+        tokio::select! {
+            () = tokio::time::sleep(self.sleep) => {}
+            () = ctx.cancelled() => anyhow::bail!("cancelled"),
+        }
         if !ctx.dry_run {
             ctx.client
                 .delete_item()

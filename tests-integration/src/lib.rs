@@ -3,6 +3,7 @@
 //! fixture migrations, and a way to run the fixture binary as a real process.
 
 pub mod backfills;
+pub mod bad;
 pub mod fixtures;
 pub mod proxy;
 
@@ -280,7 +281,7 @@ impl World {
 
     /// The fixture binary with this world's endpoint, table and history table.
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(fixture_binary());
+        let mut command = self.bare_command();
         command
             .arg("--endpoint-url")
             .arg(endpoint())
@@ -288,7 +289,17 @@ impl World {
             .arg(&self.table)
             .arg("--history-table")
             .arg(&self.history)
-            .args(args)
+            .args(args);
+        if let Some(config) = &self.config {
+            command.arg("--config").arg(config);
+        }
+        command
+    }
+
+    /// The fixture binary with this world's credentials and region but no arguments.
+    pub fn bare_command(&self) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(fixture_binary());
+        command
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", ACCESS_KEY)
             .env("AWS_REGION", "us-east-1")
@@ -299,9 +310,6 @@ impl World {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        if let Some(config) = &self.config {
-            command.arg("--config").arg(config);
-        }
         command
     }
 

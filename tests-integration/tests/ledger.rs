@@ -36,7 +36,7 @@ async fn a_malformed_catalog_entry_is_named_and_nothing_runs_on_it() {
     let history = snapshot(&world.client, &world.history).await;
     for args in [&["status"][..], &["run"][..]] {
         let ran = world.run(args).await;
-        assert_eq!(ran.code, 1, "{args:?}: {ran:?}");
+        assert_eq!(ran.code, 2, "{args:?}: {ran:?}");
         let named = format!(r#"the item (pk "CATALOG", sk "MIGRATION#{FIRST}") is malformed"#);
         assert!(ran.stderr.contains(&named), "{args:?}: {}", ran.stderr);
     }

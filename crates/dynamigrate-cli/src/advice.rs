@@ -19,6 +19,8 @@ pub fn for_error(error: &Error) -> Option<&'static str> {
         Error::Plan(PlanError::UnknownTarget(_) | PlanError::NotApplied(_)) => "check the id given to --to",
         Error::TableNotFound { .. } => "fix --table or the stage's `table`",
         Error::NoTable { .. } => "pass --table or set `table` in the stage",
+        Error::NotALedger { .. } => "pass --history-table, or set history_table in the config",
+        Error::Interrupted { .. } => "run the same command again when you are ready",
         Error::CorruptLedger { key, .. } if key.pk == "LOCK" => {
             "a lock item no runner can read can be released with `dynamigrate unlock --force`"
         }

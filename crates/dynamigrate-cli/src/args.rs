@@ -77,9 +77,9 @@ pub enum Command {
     },
     /// Roll back applied migrations, newest first, with their `down`
     Down {
-        /// How many migrations to roll back [default: 1]
-        #[arg(long, value_name = "N", conflicts_with = "to")]
-        steps: Option<usize>,
+        /// How many migrations to roll back, 1 to 1000000 [default: 1]
+        #[arg(long, value_name = "N", conflicts_with = "to", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        steps: Option<u64>,
         /// Roll back every migration newer than ID, and ID itself
         #[arg(long, value_name = "ID", value_parser = parse_id)]
         to: Option<MigrationId>,
@@ -106,10 +106,20 @@ pub enum LogFormat {
     Json,
 }
 
+impl Command {
+    /// The command that resumes this one's work when it stops part-way.
+    pub fn resumed_by(&self) -> &'static str {
+        match self {
+            Self::Down { .. } => "down",
+            _ => "run",
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct WaitArg {
-    /// Wait up to SECS for a lock held by another runner instead of failing at once
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    /// Wait up to SECS (at most 86400, a day) for a lock held by another runner instead of failing at once
+    #[arg(long, value_name = "SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub wait: u64,
 }
 

@@ -45,7 +45,8 @@ async fn load(stage: &Stage) -> Result<SdkConfig, String> {
     Ok(config)
 }
 
-/// Fails fast, with advice, when the chain finds no credentials; the credentials themselves are dropped.
+/// Fails fast, with advice, when the chain finds no credentials, or credentials no request could be
+/// signed with; the credentials are then dropped, after the log redactor has learned them.
 async fn check_credentials(config: &SdkConfig, stage: &Stage) -> Result<(), String> {
     let advice = match &stage.profile {
         Some(profile) => {
@@ -55,7 +56,20 @@ async fn check_credentials(config: &SdkConfig, stage: &Stage) -> Result<(), Stri
     };
     let provider = config.credentials_provider().ok_or_else(|| format!("no AWS credentials provider; {advice}"))?;
     match tokio::time::timeout(Duration::from_secs(30), provider.provide_credentials()).await {
-        Ok(Ok(_credentials)) => Ok(()),
+        Ok(Ok(credentials)) => {
+            let parts =
+                [Some(credentials.access_key_id()), Some(credentials.secret_access_key()), credentials.session_token()];
+            for part in parts.into_iter().flatten() {
+                crate::logging::redact(part);
+                if part.is_empty() || !part.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(format!(
+                        "the AWS credentials found hold a space, a line break or another character no credential has \
+                         (not shown here); {advice}"
+                    ));
+                }
+            }
+            Ok(())
+        }
         Ok(Err(error)) => {
             Err(format!("no usable AWS credentials: {}; {advice}", aws_sdk_dynamodb::error::DisplayErrorContext(error)))
         }

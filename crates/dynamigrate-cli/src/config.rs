@@ -41,12 +41,14 @@ pub struct StageConfig {
     pub lease_seconds: Option<u64>,
     /// Backfill knobs for this stage: every key of [`BackfillSettings`] (`max_wcu`, `page_size`,
     /// `write_mode`, ...). The command line's win over them.
-    #[serde(flatten)]
+    /// Filled by [`parse`] from the stage's other keys.
+    #[serde(skip)]
     pub backfill: BackfillSettings,
-    /// Keys nothing above knows. Refused by [`parse`]: a typo must not silently fall back to a
-    /// default. (serde cannot deny unknown fields beside a flattened struct, so they land here.)
+    /// Every key not named above, read as [`BackfillSettings`] in a second step: through
+    /// `#[serde(flatten)]` a mistyped knob's error would not say which key it was, and a flattened
+    /// struct cannot refuse unknown keys.
     #[serde(flatten)]
-    unknown: BTreeMap<String, toml::Value>,
+    rest: toml::Table,
 }
 
 /// Settings given on the command line; each wins over the file.
@@ -100,13 +102,30 @@ pub fn load(explicit: Option<&Path>) -> Result<Option<(PathBuf, ConfigFile)>, Co
 }
 
 pub fn parse(text: &str) -> Result<ConfigFile, String> {
-    let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
-    for (name, stage) in &file.stages {
-        if let Some(key) = stage.unknown.keys().next() {
-            return Err(format!("unknown key `{key}` in [stages.{name}]; see the README's config reference"));
-        }
+    let mut file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    for (name, stage) in &mut file.stages {
+        stage.backfill = backfill_keys(name, std::mem::take(&mut stage.rest))?;
     }
     Ok(file)
+}
+
+/// A stage's backfill knobs, each key named in its error: an unknown key (a typo must not
+/// silently fall back to a default), or a value of the wrong type.
+fn backfill_keys(stage: &str, keys: toml::Table) -> Result<BackfillSettings, String> {
+    let mut settings = BackfillSettings::default();
+    for (key, value) in keys {
+        let one = toml::Table::from_iter([(key.clone(), value)]);
+        let parsed: BackfillSettings = toml::Value::Table(one).try_into().map_err(|e: toml::de::Error| {
+            let message = e.message().trim().to_string();
+            if message.starts_with("unknown field") {
+                format!("unknown key `{key}` in [stages.{stage}]; see the README's config reference")
+            } else {
+                format!("[stages.{stage}] {key}: {message}")
+            }
+        })?;
+        settings = parsed.or(&settings);
+    }
+    Ok(settings)
 }
 
 /// Decides every setting of `name`: command line, then the stage, then the file's defaults.
@@ -240,6 +259,8 @@ mod tests {
     fn typos_in_the_file_are_rejected() {
         assert!(parse("[stages.dev]\ntabel = \"x\"\n").unwrap_err().contains("tabel"));
         assert!(parse("[stages.dev]\nbatch_size = 10\n").unwrap_err().contains("batch_size"));
+        let mistyped = parse("[stages.dev]\npage_size = \"many\"\n").unwrap_err();
+        assert!(mistyped.starts_with("[stages.dev] page_size: invalid type"), "the key is named: {mistyped}");
         assert!(parse("stages = 3").is_err());
     }
 }

@@ -14,12 +14,14 @@ mod args;
 mod aws;
 pub mod config;
 mod confirm;
+mod contract;
 pub mod exit;
+mod logging;
 mod output;
 mod render;
+mod signals;
 
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +31,6 @@ use dynamigrate::{
     BackfillSettings, DownOptions, DownTarget, Migration, MigrationSet, RunOptions, Runner, RunnerConfig,
 };
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 use args::{Cli, Command, LogFormat};
 use config::Overrides;
@@ -41,7 +41,7 @@ pub fn main(migrations: Vec<Box<dyn Migration>>) -> ExitCode {
     match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime.block_on(run(migrations, std::env::args_os())),
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            output::error_line(&format!("cannot start the async runtime: {e}"));
             ExitCode::from(exit::FAILED)
         }
     }
@@ -60,12 +60,22 @@ where
             return ExitCode::from(if e.use_stderr() { exit::INVALID } else { exit::OK });
         }
     };
-    init_logging(cli.global.verbose, cli.global.log_format);
     let json = cli.global.json;
-    match execute(cli, migrations).await {
+    // The environment is checked before anything reads it, the log filter included.
+    if let Err(message) = contract::check_environment() {
+        return finish(Err(Failure::invalid(message)), json);
+    }
+    logging::redact_environment();
+    logging::init(cli.global.verbose, cli.global.log_format);
+    finish(execute(cli, migrations).await, json)
+}
+
+/// Says how it ended and turns that into the exit code.
+fn finish(result: Result<u8, Failure>, json: bool) -> ExitCode {
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            output::error_line(&failure.message);
             if json {
                 output::json(&failure);
             }
@@ -113,6 +123,7 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
         history_table: global.history_table.clone(),
     };
     let stage = config::resolve(file.as_ref().map(|(p, f)| (p.as_path(), f)), &global.stage, &overrides)?;
+    contract::check_stage(&stage).map_err(Failure::invalid)?;
     let (client, retry_stats) = aws::client(&stage).await.map_err(Failure::invalid)?;
     let runner_config = RunnerConfig {
         stage: stage.name.clone(),
@@ -125,7 +136,7 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
         if global.json || global.log_format == LogFormat::Json { ProgressMode::Log } else { ProgressMode::detect() };
     let runner = Runner::new(client, runner_config, migrations)
         .with_retry_stats(retry_stats)
-        .with_observer(Arc::new(Renderer::new(progress)));
+        .with_observer(Arc::new(Renderer::new(progress, cli.command.resumed_by())));
     let json = global.json;
 
     match cli.command {
@@ -147,11 +158,11 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
                 backfill: settings(&backfill, &stage)?,
             };
             confirm_if_asked(&stage, global.yes || dry_run, "apply", runner.plan_up(&options)).await?;
-            let _interrupt = stop_on_ctrl_c(runner.shutdown_token());
+            let _interrupt = signals::stop_on_signal(runner.shutdown_token(), "run");
             Ok(print_run(&runner.run(&options).await?, json))
         }
         Command::Down { steps, to, dry_run, wait, backfill } => {
-            let target = to.map_or(DownTarget::Steps(steps.unwrap_or(1)), DownTarget::To);
+            let target = to.map_or(DownTarget::Steps(steps.unwrap_or(1) as usize), DownTarget::To);
             let options = DownOptions {
                 target,
                 dry_run,
@@ -159,7 +170,7 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
                 backfill: settings(&backfill, &stage)?,
             };
             confirm_if_asked(&stage, global.yes || dry_run, "roll back", runner.plan_down(&options)).await?;
-            let _interrupt = stop_on_ctrl_c(runner.shutdown_token());
+            let _interrupt = signals::stop_on_signal(runner.shutdown_token(), "down");
             Ok(print_run(&runner.down(&options).await?, json))
         }
         Command::Unlock { force } => {
@@ -178,6 +189,9 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
 fn settings(command_line: &BackfillSettings, stage: &config::Stage) -> Result<BackfillSettings, Failure> {
     let settings = command_line.or(&stage.backfill);
     settings.validate()?;
+    if let Some(file) = &settings.failures_file {
+        contract::check_failures_file(file).map_err(Failure::invalid)?;
+    }
     Ok(settings)
 }
 
@@ -211,57 +225,4 @@ fn print_run(report: &dynamigrate::RunReport, json: bool) -> u8 {
     } else {
         exit::FAILED
     }
-}
-
-/// On Ctrl-C (or SIGTERM, as Kubernetes and ECS send), ask the running migration to stop at its
-/// next check: a backfill finishes its in-flight pages and saves its checkpoints, the runner records
-/// the attempt as failed and releases the lock. Dropping the guard stops listening.
-fn stop_on_ctrl_c(token: CancellationToken) -> tokio_util::task::AbortOnDropHandle<()> {
-    tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
-        if shutdown_signal().await {
-            eprintln!("interrupted: stopping cleanly and saving checkpoints; `run` again to resume where it stopped");
-            token.cancel();
-        }
-    }))
-}
-
-#[cfg(unix)]
-async fn shutdown_signal() -> bool {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => tokio::select! {
-            result = tokio::signal::ctrl_c() => result.is_ok(),
-            received = terminate.recv() => received.is_some(),
-        },
-        Err(_) => tokio::signal::ctrl_c().await.is_ok(),
-    }
-}
-
-#[cfg(not(unix))]
-async fn shutdown_signal() -> bool {
-    tokio::signal::ctrl_c().await.is_ok()
-}
-
-/// Logs go to stderr: as text, coloured only on a terminal and never with `NO_COLOR` set, or as
-/// one JSON object per line.
-fn init_logging(verbose: u8, format: LogFormat) {
-    let default = match verbose {
-        0 => "info,aws_config=warn,aws_smithy_runtime=warn,aws_sdk_dynamodb=warn,hyper=warn",
-        1 => "debug,aws_config=info,aws_smithy_runtime=info,aws_sdk_dynamodb=info,hyper=info,rustls=info",
-        2 => "debug,hyper=info,rustls=info",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_env("DYNAMIGRATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => {
-            builder.json().flatten_event(true).with_current_span(false).with_target(verbose > 0).try_init()
-        }
-        LogFormat::Text => builder.with_ansi(colour()).with_target(verbose > 0).try_init(),
-    };
-}
-
-/// Colour only for a person at a terminal who has not asked for none (<https://no-color.org>).
-fn colour() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

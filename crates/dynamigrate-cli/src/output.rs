@@ -7,11 +7,19 @@ use dynamigrate::ledger::UnlockOutcome;
 use dynamigrate::{BackfillSummary, Direction, MigrationState, RunReport, StatusReport};
 use serde::Serialize;
 
+// Every write ignores its error: a closed stdout or stderr (`| head`, `2>&-`) ends the output, never
+// the process with a panic, and the work already done stays recorded.
+
 pub fn json<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
-        Err(e) => eprintln!("error: cannot encode the result as JSON: {e}"),
+        Ok(text) => _ = writeln!(std::io::stdout().lock(), "{text}"),
+        Err(e) => error_line(&format!("cannot encode the result as JSON: {e}")),
     }
+}
+
+/// `error: ...` on stderr.
+pub fn error_line(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "error: {message}");
 }
 
 pub fn status(report: &StatusReport) {
@@ -62,6 +70,7 @@ pub fn run_report(report: &RunReport) {
         (Direction::Down, false) => ("rolled back", "roll back"),
         (Direction::Down, true) => ("would roll back", "roll back"),
     };
+    let resume = if report.direction == Direction::Down { "down" } else { "run" };
     if report.migrations.is_empty() {
         let _ = writeln!(out, "nothing to {verb} on stage {} (table {})", report.stage, report.table);
         return;
@@ -78,17 +87,18 @@ pub fn run_report(report: &RunReport) {
             }
         }
         for backfill in &m.backfills {
-            backfill_summary(&mut out, backfill);
+            backfill_summary(&mut out, backfill, resume);
         }
     }
     if report.dry_run {
         let _ = writeln!(out, "dry run: nothing was written (not the table, not the history, not the lock)");
     } else if !report.succeeded() {
-        let _ = writeln!(out, "stopped at the first failure; fix it and `run` again to retry it");
+        let _ = writeln!(out, "stopped at the first failure; fix it and `{resume}` again to retry it");
     }
 }
 
-fn backfill_summary(out: &mut impl Write, b: &BackfillSummary) {
+/// `resume` is the command that takes a stopped backfill up again (`run`, or `down` for a down's).
+fn backfill_summary(out: &mut impl Write, b: &BackfillSummary, resume: &str) {
     let _ = writeln!(out, "  {b}");
     if b.write_units > 0.0 || b.read_units > 0.0 {
         let seconds = (b.duration_ms as f64 / 1000.0).max(1e-3);
@@ -102,12 +112,12 @@ fn backfill_summary(out: &mut impl Write, b: &BackfillSummary) {
         );
     }
     if let Some(reason) = &b.stopped {
-        let _ = writeln!(out, "  stopped: {reason}; checkpoints are kept, `run` again to resume");
+        let _ = writeln!(out, "  stopped: {reason}; checkpoints are kept, `{resume}` again to resume");
     }
     if let Some(file) = &b.failures_file {
         let _ = writeln!(
             out,
-            "  {} failed items are listed in {file}; fix them or the transform and `run` again",
+            "  {} failed items are listed in {file}; fix them or the transform and `{resume}` again",
             b.counts.failed
         );
     }
@@ -122,14 +132,18 @@ fn backfill_summary(out: &mut impl Write, b: &BackfillSummary) {
 }
 
 pub fn unlock(outcome: &UnlockOutcome) {
-    match outcome {
-        UnlockOutcome::NotLocked => println!("the lock is free; nothing to release"),
+    let mut out = std::io::stdout().lock();
+    let _ = match outcome {
+        UnlockOutcome::NotLocked => writeln!(out, "the lock is free; nothing to release"),
         UnlockOutcome::Released(h) => {
             let holder = &h.holder;
-            println!(
+            writeln!(
+                out,
                 "released the lock held by {} on {} (pid {}) since {}",
                 holder.owner, holder.host, holder.pid, h.acquired_at
             )
         }
-    }
+        UnlockOutcome::ReleasedUnreadable => writeln!(out, "removed a lock item no runner could read"),
+        _ => Ok(()),
+    };
 }

@@ -34,14 +34,16 @@ const LOG_EVERY: Duration = Duration::from_secs(5);
 /// The CLI's [`Observer`].
 pub struct Renderer {
     mode: ProgressMode,
+    /// The command that resumes a stopped backfill: `run`, or `down`.
+    resume: &'static str,
     /// Per label: its bar, or when its last log line went out.
     bars: Mutex<HashMap<String, ProgressBar>>,
     logged: Mutex<HashMap<String, Instant>>,
 }
 
 impl Renderer {
-    pub fn new(mode: ProgressMode) -> Self {
-        Self { mode, bars: Mutex::default(), logged: Mutex::default() }
+    pub fn new(mode: ProgressMode, resume: &'static str) -> Self {
+        Self { mode, resume, bars: Mutex::default(), logged: Mutex::default() }
     }
 
     fn progress(&self, snapshot: &ProgressSnapshot) {
@@ -88,20 +90,20 @@ impl Observer for Renderer {
         match event {
             Event::Progress(snapshot) => self.progress(snapshot),
             Event::ProgressEnded(snapshot) => self.ended(snapshot),
-            Event::BackfillFinished(summary) => log_summary(summary),
+            Event::BackfillFinished(summary) => log_summary(summary, self.resume),
             _ => {}
         }
     }
 }
 
-fn log_summary(summary: &BackfillSummary) {
+fn log_summary(summary: &BackfillSummary, resume: &str) {
     tracing::info!("{summary} on {} in {:.1}s", summary.table, summary.duration_ms as f64 / 1000.0);
     if let Some(reason) = &summary.stopped {
-        tracing::warn!("backfill {} stopped: {reason}; checkpoints are kept: `run` again to resume", summary.name);
+        tracing::warn!("backfill {} stopped: {reason}; checkpoints are kept: `{resume}` again to resume", summary.name);
     }
     if let Some(file) = &summary.failures_file {
         tracing::warn!(
-            "{} items failed; they are listed in {file}. Fix the transform or the items, then `run` again: \
+            "{} items failed; they are listed in {file}. Fix the transform or the items, then `{resume}` again: \
              a finished backfill rescans from the start and skips what is already migrated",
             summary.counts.failed
         );

@@ -26,6 +26,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 /// How the client retries.
 #[derive(Debug, Clone)]
@@ -254,24 +255,43 @@ async fn pause(round: u32) {
 /// Runs `attempt` and, while it fails with an error `transient` accepts, waits and runs it again,
 /// up to [`PATIENCE_ROUNDS`] more times; `on_wait` hears of each round (to count or log it).
 /// Every request that must outlast throttling beyond the SDK's own retries goes through here.
+/// When `until` is cancelled (Ctrl-C) the wait ends at once and the last error is returned: the
+/// caller, seeing the run stop, leaves the work for the next run.
 pub async fn patiently<T, E, Fut>(
     mut attempt: impl FnMut() -> Fut,
     transient: impl Fn(&E) -> bool,
     mut on_wait: impl FnMut(u32, &E),
+    until: Option<&CancellationToken>,
 ) -> Result<T, E>
 where
     Fut: Future<Output = Result<T, E>>,
 {
+    let never = CancellationToken::new();
+    let until = until.unwrap_or(&never);
     let mut round = 0;
     loop {
         match attempt().await {
-            Err(error) if round < PATIENCE_ROUNDS && transient(&error) => {
+            Err(error) if round < PATIENCE_ROUNDS && transient(&error) && !until.is_cancelled() => {
                 round += 1;
                 on_wait(round, &error);
-                pause(round).await;
+                tokio::select! {
+                    () = pause(round) => {}
+                    () = until.cancelled() => return Err(error),
+                }
             }
             result => return result,
         }
+    }
+}
+
+/// DynamoDB's rule for table names: 3 to 255 of `a-z A-Z 0-9 _ - .`. Checked before any request,
+/// so a typo is a clear error rather than a ValidationException.
+pub fn check_table_name(name: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if (3..=255).contains(&name.len()) && name.chars().all(allowed) {
+        Ok(())
+    } else {
+        Err(format!("{name:?} is not a DynamoDB table name: use 3 to 255 letters, digits, '_', '-' or '.'"))
     }
 }
 
@@ -312,6 +332,7 @@ mod tests {
             },
             |e| *e == "busy",
             |round, _| waits.push(round),
+            None,
         )
         .await;
         assert_eq!(result, Err("busy"));
@@ -333,10 +354,26 @@ mod tests {
             },
             |e| *e == "busy",
             |_, _| {},
+            None,
         )
         .await;
         assert_eq!(result, Ok(3), "succeeds once the failure passes");
-        let fatal: Result<(), &str> = patiently(|| async { Err("never") }, |e| *e == "busy", |_, _| panic!()).await;
+        let fatal: Result<(), &str> =
+            patiently(|| async { Err("never") }, |e| *e == "busy", |_, _| panic!(), None).await;
         assert_eq!(fatal, Err("never"), "other errors are returned at once");
+        let stopped = CancellationToken::new();
+        stopped.cancel();
+        let mut calls = 0;
+        let cut: Result<(), &str> = patiently(
+            || {
+                calls += 1;
+                async { Err("busy") }
+            },
+            |e| *e == "busy",
+            |_, _| {},
+            Some(&stopped),
+        )
+        .await;
+        assert_eq!((cut, calls), (Err("busy"), 1), "a stopped run does not wait");
     }
 }

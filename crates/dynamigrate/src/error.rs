@@ -56,6 +56,14 @@ pub enum Error {
     #[error("{context}: {message}")]
     Aws { context: String, message: String },
 
+    /// The table named as the history table is not one (wrong key schema, items of other kinds).
+    #[error("{table} is not a dynamigrate history table: {why}; name the history table of this project")]
+    NotALedger { table: String, why: String },
+
+    /// Stopped by Ctrl-C or SIGTERM before any work began (waiting for the lock, say).
+    #[error("interrupted while {while_}; nothing was changed")]
+    Interrupted { while_: String },
+
     /// An item of the history table that this version cannot read or does not trust.
     #[error(
         "history table {table}: the item {key} is malformed: {problem}. It was edited by hand or written by \
@@ -84,6 +92,8 @@ pub enum ErrorKind {
     CorruptLedger,
     /// A bug in dynamigrate.
     Internal,
+    /// Stopped by a signal before any work began.
+    Interrupted,
 }
 
 impl Error {
@@ -94,6 +104,7 @@ impl Error {
             | Self::Plan(_)
             | Self::TableNotFound { .. }
             | Self::NoTable { .. }
+            | Self::NotALedger { .. }
             | Self::Config(_)
             | Self::Invalid(_) => ErrorKind::Invalid,
             Self::LockHeld(_) | Self::UnlockRefused(_) => ErrorKind::LockHeld,
@@ -103,6 +114,7 @@ impl Error {
             Self::Aws { .. } => ErrorKind::Aws,
             Self::CorruptLedger { .. } => ErrorKind::CorruptLedger,
             Self::Internal(_) => ErrorKind::Internal,
+            Self::Interrupted { .. } => ErrorKind::Interrupted,
         }
     }
 

@@ -146,6 +146,7 @@ fn writer(spec: &BackfillSpec, transform: Arc<dyn Transform>, scope: &Scope, pre
         max_failures: settings.max_failures.unwrap_or(DEFAULT_MAX_FAILURES),
         max_conflict_retries: settings.max_conflict_retries.unwrap_or(DEFAULT_MAX_CONFLICT_RETRIES),
         stop: pipeline.stop.clone(),
+        interrupt: scope.cancel.clone(),
         diffs: DiffSample::new(settings.sample_diffs.unwrap_or(DEFAULT_SAMPLE_DIFFS) as usize),
     }
 }
@@ -184,7 +185,11 @@ impl Prepared {
         let page_size = settings.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
         let scan = ScanRequest::build(&spec.table, &spec.selection, &shape.key_names, page_size)?;
         let existing = match &checkpoints {
-            Some(store) => store.load().await?,
+            Some(store) => {
+                let existing = store.load().await?;
+                store.check_positions(&existing, &shape.key_names)?;
+                existing
+            }
             None => Vec::new(),
         };
         let plan = SegmentPlan::new(existing, settings.segments, shape.size_bytes);
@@ -194,12 +199,14 @@ impl Prepared {
         if adaptive {
             tracing::info!("backfill {}: {}", spec.name, rate::describe_start(&limits, &shape.capacity));
         }
+        let stop = scope.cancel.child_token();
         let pipeline = Arc::new(Pipeline {
             client: scope.client.clone(),
             scan: Arc::new(scan),
-            rate: Arc::new(RateControl::new(&limits, adaptive, &shape.capacity)),
+            // Pacing waits end on an interrupt, not on the failure limit: that one finishes its pages.
+            rate: Arc::new(RateControl::new(&limits, adaptive, &shape.capacity, scope.cancel.clone())),
             meter: Arc::new(Meter::resuming(&plan.earlier, plan.done_before)),
-            stop: scope.cancel.child_token(),
+            stop,
             checkpoints,
             page_delay: settings.page_delay(),
         });

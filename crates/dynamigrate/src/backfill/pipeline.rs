@@ -76,7 +76,8 @@ impl Pipeline {
                 fetching.abort();
                 return Ok(());
             }
-            let page = fetching.await.map_err(|e| worker_died(e, &self.stop))??;
+            // None: the run is stopping; the page is read again by the next run.
+            let Some(page) = fetching.await.map_err(|e| worker_died(e, &self.stop))?? else { return Ok(()) };
             // Read the following page while this one is handled: the scan's latency hides behind
             // the writes. (With a delay between pages the pause comes first, as asked.)
             if let (Some(key), true) = (&page.last_key, self.page_delay.is_zero()) {
@@ -84,9 +85,15 @@ impl Pipeline {
             }
             self.meter.scanned.fetch_add(page.scanned, Relaxed);
             self.meter.filtered_out.fetch_add(page.scanned.saturating_sub(page.items.len() as u64), Relaxed);
+            let handed = page.items.len() as u64;
             let tally = Tally::new(self.meter.clone());
             sink.page(page.items, &tally).await;
             let mut counts = tally.counts();
+            if counts.processed < handed {
+                // The sink was interrupted part-way (Ctrl-C, a lost lease): the checkpoint stays
+                // before this page, and the next run reads it again; what was written is skipped then.
+                return Ok(());
+            }
             counts.scanned = page.scanned;
             checkpoint.counts.add(&counts);
             checkpoint.last_key = page.last_key;
@@ -109,14 +116,21 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Reads one page of a segment in its own task, paced by the read-capacity limiter.
-    fn fetch(self: &Arc<Self>, at: Checkpoint) -> JoinHandle<Result<Page, Error>> {
+    /// Reads one page of a segment in its own task, paced by the read-capacity limiter; None when
+    /// the run stops first.
+    fn fetch(self: &Arc<Self>, at: Checkpoint) -> JoinHandle<Result<Option<Page>, Error>> {
         let pipeline = self.clone();
         tokio::spawn(async move {
-            let reserved = pipeline.rate.read().await;
-            let page = pipeline.scan.page(&pipeline.client, &at).await?;
-            pipeline.rate.was_read(reserved, page.read_units);
-            Ok(page)
+            let Some(reserved) = pipeline.rate.read().await else { return Ok(None) };
+            match pipeline.scan.page(&pipeline.client, &at, &pipeline.stop).await {
+                Ok(page) => {
+                    pipeline.rate.was_read(reserved, page.read_units);
+                    Ok(Some(page))
+                }
+                // A wait for a throttled page cut short by the stop is the stop, not a failure.
+                Err(_) if pipeline.stop.is_cancelled() => Ok(None),
+                Err(error) => Err(error),
+            }
         })
     }
 }

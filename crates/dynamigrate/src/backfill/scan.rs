@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
+use tokio_util::sync::CancellationToken;
 
 use super::spec::Selection;
 use super::value::Item;
@@ -76,8 +77,9 @@ impl ScanRequest {
         self.projection.is_some()
     }
 
-    /// One page of the segment `at` names, from where it stopped.
-    pub async fn page(&self, client: &Client, at: &Checkpoint) -> Result<Page, Error> {
+    /// One page of the segment `at` names, from where it stopped. Waiting out transient errors ends
+    /// when `stop` is cancelled.
+    pub async fn page(&self, client: &Client, at: &Checkpoint, stop: &CancellationToken) -> Result<Page, Error> {
         let send = || {
             client
                 .scan()
@@ -93,7 +95,7 @@ impl ScanRequest {
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
         };
-        let output = patiently(send, is_transient, |_, _| {})
+        let output = patiently(send, is_transient, |_, _| {}, Some(stop))
             .await
             .map_err(|e| Error::aws(format!("scanning {} segment {}", self.table, at.segment), e))?;
         Ok(Page {
@@ -105,7 +107,7 @@ impl ScanRequest {
     }
 
     /// GetItem after a conflict: strongly consistent, with the same projection.
-    pub async fn reread(&self, client: &Client, key: &Item) -> Result<Option<Item>, String> {
+    pub async fn reread(&self, client: &Client, key: &Item, stop: &CancellationToken) -> Result<Option<Item>, String> {
         let projection_names: Option<HashMap<String, String>> = self.projection.as_ref().map(|_| {
             self.names.iter().filter(|(k, _)| k.starts_with("#dm_p")).map(|(k, v)| (k.clone(), v.clone())).collect()
         });
@@ -119,7 +121,7 @@ impl ScanRequest {
                 .set_expression_attribute_names(projection_names.clone())
                 .send()
         };
-        match patiently(send, is_transient, |_, _| {}).await {
+        match patiently(send, is_transient, |_, _| {}, Some(stop)).await {
             Ok(output) => Ok(output.item),
             Err(error) => Err(format!("re-reading after a conflict: {}", DisplayErrorContext(error))),
         }

@@ -40,6 +40,7 @@ impl std::str::FromStr for WriteMode {
 
 /// Knobs a run may set; `None` leaves the choice to the next layer, then to the default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 #[cfg_attr(feature = "clap", command(next_help_heading = "Backfill options"))]
 pub struct BackfillSettings {

@@ -11,6 +11,10 @@ use crate::aws::Item;
 use crate::id::MigrationId;
 use crate::Error;
 
+/// The most attempts one migration can have: attempt keys hold six digits (`ATTEMPT#000001`), so
+/// that they sort in order as text.
+pub const MAX_ATTEMPT: u32 = 999_999;
+
 /// An attempt as stored: its key and kind beside the record.
 #[derive(Serialize, Deserialize)]
 struct AttemptItem {
@@ -68,13 +72,18 @@ impl Ledger {
 
     fn decode_attempt(&self, item: Item) -> Result<Attempt, Error> {
         let key = ItemKey::of(&item);
-        let record: AttemptItem = self.decode(item)?;
+        let entity = if key.pk == CATALOG { Entity::Catalog } else { Entity::Attempt };
+        let record: AttemptItem = self.decode(entity, item)?;
         let expected = match key.pk.as_str() {
             CATALOG => ItemKey::catalog(&record.attempt.migration_id),
             _ => ItemKey::attempt(&record.attempt.migration_id, record.attempt.attempt),
         };
+        let number = record.attempt.attempt;
+        if !(1..=MAX_ATTEMPT).contains(&number) {
+            return Err(self.corrupt(key, format!("attempt number {number} is not between 1 and {MAX_ATTEMPT}")));
+        }
         if expected != key {
-            let problem = format!("it records attempt {} of {}", record.attempt.attempt, record.attempt.migration_id);
+            let problem = format!("it records attempt {number} of {}", record.attempt.migration_id);
             return Err(self.corrupt(key, problem));
         }
         Ok(record.attempt)

@@ -39,6 +39,12 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Every processed item was modified, skipped or failed, and none was processed unscanned.
+    pub fn add_up(&self) -> bool {
+        self.modified.checked_add(self.skipped).and_then(|n| n.checked_add(self.failed)) == Some(self.processed)
+            && self.processed <= self.scanned
+    }
+
     pub fn add(&mut self, other: &Counts) {
         self.scanned += other.scanned;
         self.processed += other.processed;
@@ -96,6 +102,25 @@ impl CheckpointStore {
         Ok(checkpoints)
     }
 
+    /// Refuses checkpoints whose position does not fit the table being scanned: a saved position
+    /// holds exactly the table's key attributes, or a resumed scan would start where DynamoDB never
+    /// stopped (and skip or repeat items).
+    pub fn check_positions(&self, checkpoints: &[Checkpoint], key_names: &[String]) -> Result<(), Error> {
+        let mut expected: Vec<&str> = key_names.iter().map(String::as_str).collect();
+        expected.sort_unstable();
+        for checkpoint in checkpoints {
+            let Some(position) = &checkpoint.last_key else { continue };
+            let mut names: Vec<&str> = position.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            if names != expected {
+                let key = ItemKey::checkpoint(&self.migration, &self.scope, checkpoint.segment);
+                let problem = format!("its position holds {names:?}, but the table's key is {expected:?}");
+                return Err(self.ledger.corrupt(key, problem));
+            }
+        }
+        Ok(())
+    }
+
     fn decode(&self, mut item: Item) -> Result<Checkpoint, Error> {
         let key = ItemKey::of(&item);
         let last_key = match item.remove("last_key") {
@@ -103,13 +128,17 @@ impl CheckpointStore {
             None => None,
             Some(_) => return Err(self.ledger.corrupt(key, "last_key is not a map")),
         };
-        let stored: CheckpointItem = self.ledger.decode(item)?;
+        let stored: CheckpointItem = self.ledger.decode(Entity::Checkpoint, item)?;
         let problem = if !(1..=MAX_SEGMENTS).contains(&stored.total_segments) {
             Some(format!("total_segments is {}, not between 1 and {MAX_SEGMENTS}", stored.total_segments))
         } else if stored.segment >= stored.total_segments {
             Some(format!("segment {} is not below total_segments {}", stored.segment, stored.total_segments))
         } else if key != ItemKey::checkpoint(&self.migration, &self.scope, stored.segment) {
             Some(format!("it holds segment {}", stored.segment))
+        } else if !stored.counts.add_up() {
+            Some(format!("its counts do not add up ({:?})", stored.counts))
+        } else if stored.done && last_key.is_some() {
+            Some("it is done yet holds a position".to_string())
         } else {
             None
         };
@@ -221,5 +250,18 @@ mod tests {
         let mut moved = store.encode(&checkpoint()).unwrap();
         moved.insert("segment".into(), AttributeValue::N("4".into()));
         assert!(store.decode(moved).unwrap_err().to_string().contains("it holds segment 4"));
+
+        let mut inflated = store.encode(&checkpoint()).unwrap();
+        inflated.insert("modified".into(), AttributeValue::N("18446744073709551615".into()));
+        assert!(store.decode(inflated).unwrap_err().to_string().contains("do not add up"));
+    }
+
+    #[test]
+    fn a_position_that_is_not_the_tables_key_is_refused() {
+        let store = store();
+        let keys = ["pk".to_string(), "n".to_string()];
+        assert!(store.check_positions(&[checkpoint()], &keys).is_ok());
+        let error = store.check_positions(&[checkpoint()], &["pk".to_string(), "sk".to_string()]).unwrap_err();
+        assert!(error.to_string().contains("the table's key is [\"pk\", \"sk\"]"), "{error}");
     }
 }

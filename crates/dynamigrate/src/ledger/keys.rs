@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TableDescription};
 
 use crate::aws::Item;
 use crate::id::MigrationId;
@@ -94,6 +94,38 @@ impl ItemKey {
         };
         Self::new(text("pk"), text("sk"))
     }
+}
+
+/// The history table's key schema: `pk` (S) as the partition key, `sk` (S) as the sort key.
+pub(crate) const LEDGER_SCHEMA: [(&str, &str, &str); 2] = [("pk", "HASH", "S"), ("sk", "RANGE", "S")];
+
+/// A table's key schema as (name, key type, attribute type), partition key first.
+pub(crate) fn schema_of(table: &TableDescription) -> Vec<(&str, &str, &str)> {
+    let type_of = |name: &str| {
+        table
+            .attribute_definitions()
+            .iter()
+            .find(|d| d.attribute_name() == name)
+            .map_or("?", |d| d.attribute_type().as_str())
+    };
+    let mut keys: Vec<(&str, &str, &str)> = table
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type().as_str(), type_of(k.attribute_name())))
+        .collect();
+    keys.sort_by_key(|(_, key_type, _)| *key_type != "HASH");
+    keys
+}
+
+/// `pk (S), sk (S)`, for messages.
+pub(crate) fn describe(keys: &[(&str, &str, &str)]) -> String {
+    keys.iter().map(|(name, _, kind)| format!("{name} ({kind})")).collect::<Vec<_>>().join(" and ")
+}
+
+/// Whether an item is of a kind the ledger writes.
+pub(crate) fn is_ledger_item(item: &Item) -> bool {
+    let kinds = [Entity::Lock, Entity::Catalog, Entity::Attempt, Entity::Checkpoint];
+    matches!(item.get("entity"), Some(AttributeValue::S(entity)) if kinds.iter().any(|k| k.as_str() == entity))
 }
 
 pub(crate) fn migration_pk(id: &MigrationId) -> String {

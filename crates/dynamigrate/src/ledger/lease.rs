@@ -89,7 +89,7 @@ impl Ledger {
     pub(crate) async fn read_lease<P: DeserializeOwned>(&self, key: &ItemKey) -> Result<Option<Leased<P>>, Error> {
         let read = self.client().get_item().table_name(self.table()).set_key(Some(key.to_item())).consistent_read(true);
         match read.send().await {
-            Ok(output) => output.item.map(|item| self.decode(item)).transpose(),
+            Ok(output) => output.item.map(|item| self.decode(Entity::Lock, item)).transpose(),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
             Err(e) => Err(Error::aws(format!("reading {key} in {}", self.table()), e)),
         }
@@ -160,7 +160,7 @@ impl Ledger {
         match result {
             Ok(output) => {
                 let old = output.attributes.filter(|item| item.contains_key("run_id"));
-                let previous = old.and_then(|item| match self.decode::<Leased<P>>(item) {
+                let previous = old.and_then(|item| match self.decode::<Leased<P>>(entity, item) {
                     Ok(previous) => Some(previous),
                     Err(error) => {
                         // It is ours now, whatever it held before; say so and go on.
@@ -200,6 +200,12 @@ impl Ledger {
             }
             Err(e) => Err(Error::aws(format!("renewing the lease on {}", fence.key), e)),
         }
+    }
+
+    /// Deletes an item whatever it holds (`unlock --force` on a lock no one can read).
+    pub(crate) async fn remove(&self, key: &ItemKey) -> Result<(), Error> {
+        let delete = self.client().delete_item().table_name(self.table()).set_key(Some(key.to_item()));
+        delete.send().await.map(drop).map_err(|e| Error::aws(format!("deleting {key} in {}", self.table()), e))
     }
 
     /// Deletes the lease item if `fence` still holds it. False if someone else holds it now.

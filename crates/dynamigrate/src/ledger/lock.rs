@@ -43,9 +43,12 @@ impl fmt::Display for LockHolder {
 /// What `unlock` did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", content = "holder", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum UnlockOutcome {
     NotLocked,
     Released(Box<LockHolder>),
+    /// `--force` removed a lock item no runner could read.
+    ReleasedUnreadable,
 }
 
 /// Why `unlock` left the lock alone (releasing it anyway is the caller's `force`).
@@ -115,8 +118,11 @@ impl LeaseLock {
 
     /// Takes the lease, polling for up to `wait` while someone else holds it, and starts the
     /// heartbeat; losing the lease later cancels `cancel`.
+    /// Waiting stops at once when `cancel` is cancelled (Ctrl-C), with nothing taken.
     pub async fn acquire(&self, command: &str, wait: Duration, cancel: CancellationToken) -> Result<HeldLease, Error> {
-        let deadline = tokio::time::Instant::now() + wait;
+        let now = tokio::time::Instant::now();
+        // A wait too long to add is as good as forever.
+        let deadline = now.checked_add(wait).unwrap_or(now + Duration::from_secs(100 * 365 * 86_400));
         let mut announced = false;
         loop {
             match self.try_acquire(command).await {
@@ -127,7 +133,12 @@ impl LeaseLock {
                         announced = true;
                     }
                     let pause = Duration::from_secs(2).min(deadline - tokio::time::Instant::now());
-                    tokio::time::sleep(pause).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = cancel.cancelled() => {
+                            return Err(Error::Interrupted { while_: format!("waiting for the lock held by {holder}") });
+                        }
+                    }
                 }
                 Err(error) => return Err(error),
             }
@@ -136,9 +147,17 @@ impl LeaseLock {
 
     /// `dynamigrate unlock`: releases the lock. Without `force`, only a lease of the same owner
     /// whose process is no longer running (a stale lock left by our own crash).
+    /// With `force`, a lock item no runner can read is removed too: a malformed lock must never block
+    /// every command for good.
     pub async fn unlock(&self, force: bool) -> Result<UnlockOutcome, Error> {
-        let Some(holder) = self.holder().await? else {
-            return Ok(UnlockOutcome::NotLocked);
+        let holder = match self.holder().await {
+            Ok(Some(holder)) => holder,
+            Ok(None) => return Ok(UnlockOutcome::NotLocked),
+            Err(Error::CorruptLedger { .. }) if force => {
+                self.ledger.remove(&ItemKey::lock()).await?;
+                return Ok(UnlockOutcome::ReleasedUnreadable);
+            }
+            Err(error) => return Err(error),
         };
         if !force {
             self.check_may_release(&holder).map_err(Error::UnlockRefused)?;

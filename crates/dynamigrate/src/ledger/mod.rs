@@ -8,6 +8,7 @@
 
 mod attempts;
 mod checkpoints;
+mod fields;
 pub mod keys;
 mod lease;
 mod lock;
@@ -22,6 +23,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 
+pub use attempts::MAX_ATTEMPT;
 pub use checkpoints::{Checkpoint, CheckpointStore, Counts, MAX_SEGMENTS};
 pub use keys::ItemKey;
 pub use lease::{Fence, HeldLease, LeaseTerms, Leased};
@@ -54,6 +56,41 @@ impl Ledger {
 
     pub async fn exists(&self) -> Result<bool, Error> {
         table_exists(&self.client, &self.table).await
+    }
+
+    /// Whether the history table exists and, if it does, that it is one: keyed `pk` (S) / `sk` (S)
+    /// and holding only the kinds of item the ledger writes. Anything else (the migrated table named
+    /// by mistake, another tool's table) is refused before a single item is read or written.
+    pub async fn verify(&self) -> Result<bool, Error> {
+        let described = self.client.describe_table().table_name(&self.table).send().await;
+        let table = match described {
+            Ok(output) => output.table,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(false),
+            Err(e) => return Err(Error::aws(format!("describing history table {}", self.table), e)),
+        };
+        let keys = table.as_ref().map(keys::schema_of).unwrap_or_default();
+        if keys != keys::LEDGER_SCHEMA {
+            return Err(self.not_a_ledger(format!("it is keyed {}, not pk (S) and sk (S)", keys::describe(&keys))));
+        }
+        let sample = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .limit(25)
+            .projection_expression("pk, sk, #entity")
+            .expression_attribute_names("#entity", "entity")
+            .send()
+            .await
+            .map_err(|e| Error::aws(format!("reading history table {}", self.table), e))?;
+        if let Some(stranger) = sample.items().iter().find(|item| !keys::is_ledger_item(item)) {
+            let key = ItemKey::of(stranger);
+            return Err(self.not_a_ledger(format!("it holds {key}, which is not an item dynamigrate writes")));
+        }
+        Ok(true)
+    }
+
+    fn not_a_ledger(&self, why: String) -> Error {
+        Error::NotALedger { table: self.table.clone(), why }
     }
 
     /// Creates the table (on-demand billing) if it does not exist and waits until it is active.
@@ -125,9 +162,11 @@ impl Ledger {
         Ok(items)
     }
 
-    /// Decodes an item read from the ledger, or names it as corrupt.
-    fn decode<T: DeserializeOwned>(&self, item: Item) -> Result<T, Error> {
+    /// Decodes an item of kind `entity` read from the ledger, or names it as corrupt, with the
+    /// field at fault.
+    fn decode<T: DeserializeOwned>(&self, entity: keys::Entity, item: Item) -> Result<T, Error> {
         let key = ItemKey::of(&item);
+        fields::check(entity, &item).map_err(|problem| self.corrupt(key.clone(), problem))?;
         serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|e| self.corrupt(key, e))
     }
 
@@ -152,7 +191,8 @@ impl Ledger {
         let log = |round, e: &_| {
             tracing::debug!("{what}: transient failure, waiting (round {round}): {}", DisplayErrorContext(e))
         };
-        match patiently(send, transient, log).await {
+        // Recording history is finished even while the run stops: no `until`.
+        match patiently(send, transient, log, None).await {
             Ok(_) => Ok(()),
             Err(error) if lease::is_fence_failure(&error) => Err(Error::LeaseLost),
             Err(error) => Err(Error::aws(format!("{what} in {}", self.table), error)),

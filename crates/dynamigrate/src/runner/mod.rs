@@ -2,15 +2,16 @@
 //! attempt. A dry run follows the same plan but writes nothing anywhere and takes no lock.
 
 mod execute;
+mod options;
 mod report;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use tokio_util::sync::CancellationToken;
 
+pub use options::{DownOptions, RunOptions, RunnerConfig};
 pub use report::{MigrationReport, PlannedMigration, RunReport, StatusReport};
 
 use crate::attempt::{Attempt, AttemptState, Direction, RunIdentity};
@@ -20,54 +21,28 @@ use crate::clock::{now_ms, rfc3339};
 use crate::context::MigrationContext;
 use crate::events::{Observer, Silent};
 use crate::id::MigrationId;
-use crate::ledger::{Fence, LeaseLock, Ledger, UnlockOutcome, DEFAULT_HISTORY_TABLE, DEFAULT_LEASE};
+use crate::ledger::{Fence, LeaseLock, Ledger, UnlockOutcome, MAX_ATTEMPT};
 use crate::migration::{Migration, MigrationSet};
-use crate::plan::{DownTarget, PlanError, Status};
+use crate::plan::{PlanError, Status};
 use crate::Error;
 use execute::execute;
 
-/// Where and how a runner works.
-#[derive(Debug, Clone)]
-pub struct RunnerConfig {
-    pub stage: String,
-    /// The stage's main table; `run` and `down` need it, `status` and `unlock` do not.
-    pub table: Option<String>,
-    pub tables: BTreeMap<String, String>,
-    pub history_table: String,
-    pub lease: Duration,
+/// Whether another runner holds the lock now: its work may change the plan, so nothing to do yet is
+/// not nothing to do (the run waits for the lock, or reports who holds it).
+fn busy(status: &StatusReport) -> bool {
+    status.lock.as_ref().is_some_and(|holder| !holder.is_expired())
 }
 
-impl RunnerConfig {
-    pub fn new(stage: impl Into<String>, table: impl Into<String>) -> Self {
-        Self {
-            stage: stage.into(),
-            table: Some(table.into()),
-            tables: BTreeMap::new(),
-            history_table: DEFAULT_HISTORY_TABLE.to_string(),
-            lease: DEFAULT_LEASE,
-        }
+/// The number of a migration's next attempt.
+fn next_attempt(latest: &[Attempt], id: &MigrationId) -> Result<u32, Error> {
+    let last = latest.iter().find(|a| &a.migration_id == id).map_or(0, |a| a.attempt);
+    match last.checked_add(1).filter(|n| *n <= MAX_ATTEMPT) {
+        Some(number) => Ok(number),
+        None => Err(Error::Invalid(format!(
+            "migration {id} has had {last} attempts, the most the history can number; \
+             fix what makes it fail and give the fix a new migration id"
+        ))),
     }
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// Stop after this migration.
-    pub to: Option<MigrationId>,
-    pub dry_run: bool,
-    /// How long to wait for a lock held by another runner before giving up.
-    pub wait: Duration,
-    /// Run even though the history has applied migrations this binary lacks.
-    pub ignore_missing: bool,
-    /// Backfill knobs from the command line and the stage; they win over the migration's own.
-    pub backfill: BackfillSettings,
-}
-
-#[derive(Debug, Clone)]
-pub struct DownOptions {
-    pub target: DownTarget,
-    pub dry_run: bool,
-    pub wait: Duration,
-    pub backfill: BackfillSettings,
 }
 
 /// One locked run: where history goes, which table and direction, how to stop, what backfills get.
@@ -136,7 +111,7 @@ impl Runner {
 
     pub async fn status(&self) -> Result<StatusReport, Error> {
         let ledger = self.ledger();
-        let history_table_exists = ledger.exists().await?;
+        let history_table_exists = ledger.verify().await?;
         let lock = if history_table_exists { self.lock().holder().await? } else { None };
         let latest = ledger.latest_attempts().await?;
         let live_run = lock.as_ref().filter(|h| !h.is_expired()).map(|h| h.run_id.as_str());
@@ -172,11 +147,17 @@ impl Runner {
             .collect()
     }
 
+    /// Plans first, without writing: a plan that cannot be made, or that has nothing to do while no
+    /// other runner is at work, returns before the history table is created or the lock taken.
     pub async fn run(&self, options: &RunOptions) -> Result<RunReport, Error> {
         let table = self.target_table().await?;
+        let status = self.status().await?;
+        let planned = self.describe(&status.status.plan_up(options.to.as_ref(), options.ignore_missing)?);
         if options.dry_run {
-            let plan = self.plan_up(options).await?;
-            return self.dry_run(&table, Direction::Up, &plan, &options.backfill).await;
+            return self.dry_run(&table, Direction::Up, &planned, &options.backfill).await;
+        }
+        if planned.is_empty() && !busy(&status) {
+            return Ok(self.report(&table, Direction::Up, false));
         }
         let plan = |status: &Status| status.plan_up(options.to.as_ref(), options.ignore_missing);
         self.run_locked(&table, Direction::Up, options.wait, &options.backfill, plan).await
@@ -184,15 +165,22 @@ impl Runner {
 
     pub async fn down(&self, options: &DownOptions) -> Result<RunReport, Error> {
         let table = self.target_table().await?;
+        let status = self.status().await?;
+        let planned = self.describe(&status.status.plan_down(&options.target)?);
         if options.dry_run {
-            let plan = self.plan_down(options).await?;
-            return self.dry_run(&table, Direction::Down, &plan, &options.backfill).await;
+            return self.dry_run(&table, Direction::Down, &planned, &options.backfill).await;
+        }
+        if planned.is_empty() && !busy(&status) {
+            return Ok(self.report(&table, Direction::Down, false));
         }
         let plan = |status: &Status| status.plan_down(&options.target);
         self.run_locked(&table, Direction::Down, options.wait, &options.backfill, plan).await
     }
 
     pub async fn unlock(&self, force: bool) -> Result<UnlockOutcome, Error> {
+        if !self.ledger().verify().await? {
+            return Ok(UnlockOutcome::NotLocked);
+        }
         self.lock().unlock(force).await
     }
 
@@ -265,13 +253,15 @@ impl Runner {
         let latest = run.ledger.latest_attempts().await?;
         let status = Status::derive(&self.migrations.summaries(), &latest, Some(&self.identity.run_id));
         let ids = plan(&status)?;
+        // Every attempt number is settled before the first migration runs: a migration out of
+        // numbers stops the run before anything was done, not half-way.
+        let numbered = ids.iter().map(|id| Ok((id, next_attempt(&latest, id)?))).collect::<Result<Vec<_>, Error>>()?;
         let mut report = self.report(run.table, run.direction, false);
-        for id in ids {
-            let Some(migration) = self.migrations.get(&id) else {
+        for (id, number) in numbered {
+            let Some(migration) = self.migrations.get(id) else {
                 continue;
             };
-            let number = latest.iter().find(|a| a.migration_id == id).map_or(0, |a| a.attempt) + 1;
-            let migration_report = self.run_one(run, migration, &id, number).await?;
+            let migration_report = self.run_one(run, migration, id, number).await?;
             let failed = !migration_report.outcome.success;
             report.migrations.push(migration_report);
             if failed || run.token.is_cancelled() {

@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use tokio_util::sync::CancellationToken;
+
 /// A token bucket that may go into debt: a reservation larger than what is there is granted at once
 /// and paid back by waiting. It saves at most 100 ms of rate: enough to smooth many concurrent
 /// writers, too little to outrun the cap (a second of saved tokens kept a lowered rate from
@@ -81,10 +83,16 @@ impl Pacer {
         self.average_milli.load(Relaxed) as f64 / 1000.0
     }
 
-    pub(super) async fn reserve(&self, units: f64) {
+    /// Takes `units` and waits until they may be used; false, at once, if `stop` is cancelled
+    /// meanwhile: a low rate must not hold Ctrl-C up.
+    pub(super) async fn reserve(&self, units: f64, stop: &CancellationToken) -> bool {
         let wait = self.bucket.lock().map(|mut b| b.reserve(units, Instant::now())).unwrap_or_default();
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+        if wait.is_zero() {
+            return !stop.is_cancelled();
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => true,
+            () = stop.cancelled() => false,
         }
     }
 

@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 use bucket::Pacer;
 pub use controller::Controller;
@@ -127,6 +128,8 @@ impl WriteTicket {
 
 /// Rate control for one backfill.
 pub struct RateControl {
+    /// The run's stop: pacing waits end when it is cancelled.
+    stop: CancellationToken,
     items: Option<Pacer>,
     writes: Pacer,
     reads: Option<Pacer>,
@@ -145,10 +148,12 @@ pub struct RateControl {
 impl RateControl {
     /// `adaptive` says whether a [`Controller`] will steer the write rate, starting where `table`
     /// suggests (see [`TableCapacity`]). An on-demand table's maximum caps the rate either way.
-    pub fn new(limits: &RateLimits, adaptive: bool, table: &TableCapacity) -> Self {
+    /// Waits end early once `stop` is cancelled.
+    pub fn new(limits: &RateLimits, adaptive: bool, table: &TableCapacity, stop: CancellationToken) -> Self {
         let ceiling = write_ceiling(limits, table);
         let start = adaptive_start(ceiling, table);
         Self {
+            stop,
             items: limits.items_per_second.map(Pacer::new),
             writes: Pacer::new(if adaptive { start.rate } else { ceiling }),
             reads: limits.read_units_per_second.map(Pacer::new),
@@ -163,18 +168,23 @@ impl RateControl {
     }
 
     /// Waits until one more item may be processed.
-    pub async fn item(&self) {
-        if let Some(items) = &self.items {
-            items.reserve(1.0).await;
+    /// False when the run is stopping instead.
+    pub async fn item(&self) -> bool {
+        match &self.items {
+            Some(items) => items.reserve(1.0, &self.stop).await,
+            None => !self.stop.is_cancelled(),
         }
     }
 
-    /// Waits until a write of the usual cost may be sent; settle it with [`Self::wrote`].
-    pub async fn write(&self) -> WriteTicket {
+    /// Waits until a write of the usual cost may be sent; settle it with [`Self::wrote`]. None
+    /// when the run is stopping instead.
+    pub async fn write(&self) -> Option<WriteTicket> {
         let reserved = self.writes.estimate();
-        self.writes.reserve(reserved).await;
+        if !self.writes.reserve(reserved, &self.stop).await {
+            return None;
+        }
         let n = self.writes_sent.fetch_add(1, Relaxed);
-        WriteTicket { reserved, measured: n < MEASURE_FIRST || n.is_multiple_of(MEASURE_EVERY) }
+        Some(WriteTicket { reserved, measured: n < MEASURE_FIRST || n.is_multiple_of(MEASURE_EVERY) })
     }
 
     /// Settles a write with the capacity DynamoDB says it consumed; `None` if the write did not ask
@@ -187,14 +197,14 @@ impl RateControl {
     }
 
     /// Waits until a scan page of the usual cost may be read.
-    pub async fn read(&self) -> f64 {
+    /// None when the run is stopping instead.
+    pub async fn read(&self) -> Option<f64> {
         match &self.reads {
             Some(reads) => {
                 let reserved = reads.estimate();
-                reads.reserve(reserved).await;
-                reserved
+                reads.reserve(reserved, &self.stop).await.then_some(reserved)
             }
-            None => 0.0,
+            None => (!self.stop.is_cancelled()).then_some(0.0),
         }
     }
 
@@ -236,16 +246,17 @@ mod tests {
     #[test]
     fn an_on_demand_maximum_caps_the_rate() {
         let warm = TableCapacity { warm: Some(4000.0), max: Some(70.0), ..Default::default() };
-        let capped = RateControl::new(&RateLimits::default(), true, &warm);
+        let capped = RateControl::new(&RateLimits::default(), true, &warm, CancellationToken::new());
         assert_eq!(capped.write_rate(), 70.0, "an on-demand maximum caps the rate");
     }
 
     #[tokio::test]
     async fn a_sample_of_writes_is_measured_and_the_rest_charged_the_average() {
-        let control = RateControl::new(&RateLimits::default(), false, &TableCapacity::default());
+        let control =
+            RateControl::new(&RateLimits::default(), false, &TableCapacity::default(), CancellationToken::new());
         let mut measured = 0;
         for _ in 0..MEASURE_FIRST + 10 * MEASURE_EVERY {
-            let ticket = control.write().await;
+            let ticket = control.write().await.unwrap();
             let asks = ticket.return_consumed_capacity() == Some(ReturnConsumedCapacity::Total);
             measured += u64::from(asks);
             // Each write costs 2 units; only the measured ones say so.
@@ -276,6 +287,7 @@ mod pacing {
             &RateLimits { write_units_per_second: Some(225.0), ..Default::default() },
             false,
             &TableCapacity::default(),
+            CancellationToken::new(),
         ));
         let done = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
@@ -284,7 +296,7 @@ mod pacing {
             let (control, done) = (control.clone(), done.clone());
             tasks.push(tokio::spawn(async move {
                 while start.elapsed() < Duration::from_secs(3) {
-                    let ticket = control.write().await;
+                    let ticket = control.write().await.unwrap();
                     tokio::time::sleep(Duration::from_millis(5)).await;
                     control.wrote(ticket, Some(1.0));
                     done.fetch_add(1, Relaxed);
@@ -297,5 +309,18 @@ mod pacing {
         let per_second = done.load(Relaxed) as f64 / start.elapsed().as_secs_f64();
         eprintln!("{per_second:.1}/s");
         assert!(per_second < 240.0, "{per_second}");
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_a_pacing_wait_at_once() {
+        let stop = CancellationToken::new();
+        let slow = RateLimits { items_per_second: Some(0.1), ..Default::default() };
+        let control = RateControl::new(&slow, false, &TableCapacity::default(), stop.clone());
+        let started = Instant::now();
+        let waiting = tokio::spawn(async move { control.item().await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stop.cancel();
+        assert!(!waiting.await.unwrap(), "a stopped wait says so");
+        assert!(started.elapsed() < Duration::from_secs(1), "not the 10 s the rate asked for");
     }
 }

@@ -44,7 +44,11 @@ impl PageSink for BatchWriter {
         let mut tasks = JoinSet::new();
         let mut batch = Batch::default();
         for item in items {
-            writer.rate.item().await;
+            // Interrupted: what is left of the page, the partial batch included, stays unsettled
+            // and the pipeline does not checkpoint the page.
+            if !writer.rate.item().await {
+                return join_all(tasks).await;
+            }
             if let Some((key, request)) = batch_request(writer, item, tally) {
                 batch.keys.push(key);
                 batch.requests.push(request);
@@ -57,9 +61,13 @@ impl PageSink for BatchWriter {
         if !batch.requests.is_empty() {
             send(writer, &mut tasks, batch, tally).await;
         }
-        while let Some(result) = tasks.join_next().await {
-            reaped(result);
-        }
+        join_all(tasks).await;
+    }
+}
+
+async fn join_all(mut tasks: JoinSet<()>) {
+    while let Some(result) = tasks.join_next().await {
+        reaped(result);
     }
 }
 
@@ -138,7 +146,8 @@ fn key_of_request(writer: &Writer, request: &WriteRequest) -> Item {
 async fn write_batch(writer: &Writer, batch: Batch, tally: &Tally) {
     let Batch { mut keys, requests: mut pending } = batch;
     for round in 0..=MAX_UNPROCESSED_ROUNDS {
-        let ticket = writer.rate.write().await;
+        // Stopping: the batch's items stay unsettled, for the next run.
+        let Some(ticket) = writer.rate.write().await else { return };
         let sent = pending.len();
         let request = writer.client.batch_write_item().request_items(&writer.table, pending);
         let result = request.set_return_consumed_capacity(ticket.return_consumed_capacity()).send().await;
@@ -175,7 +184,11 @@ async fn write_batch(writer: &Writer, batch: Batch, tally: &Tally) {
         if round < MAX_UNPROCESSED_ROUNDS {
             writer.retried(pending.len() as u64);
             // Unprocessed items: up to 50 ms × 2^round, at most 5 s.
-            tokio::time::sleep(jittered_backoff(Duration::from_millis(50), round, Duration::from_secs(5))).await;
+            let backoff = jittered_backoff(Duration::from_millis(50), round, Duration::from_secs(5));
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = writer.interrupt.cancelled() => return,
+            }
         }
     }
     for key in keys {
@@ -191,10 +204,11 @@ async fn write_batch(writer: &Writer, batch: Batch, tally: &Tally) {
 /// Keeping only the keys spares every batch a copy of its items for this rare path.
 async fn finish_one_by_one(writer: &Writer, keys: Vec<Item>, tally: &Tally) {
     for key in keys {
-        match writer.reads.reread(&writer.client, &key).await {
-            Ok(Some(item)) => process_item(writer, item, tally).await,
-            Ok(None) => tally.record(Verdict::Skipped, 1),
-            Err(error) => writer.fail(&key, &error, tally),
+        match writer.reads.reread(&writer.client, &key, &writer.interrupt).await {
+            Ok(Some(item)) => _ = process_item(writer, item, tally).await,
+            Ok(None) => _ = tally.record(Verdict::Skipped, 1),
+            Err(_) if writer.interrupt.is_cancelled() => return,
+            Err(error) => _ = writer.fail(&key, &error, tally),
         };
     }
 }

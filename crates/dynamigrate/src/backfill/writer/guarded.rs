@@ -25,7 +25,10 @@ impl PageSink for GuardedWriter {
         let writer = &self.0;
         let mut tasks = JoinSet::new();
         for item in items {
-            writer.rate.item().await;
+            // Interrupted: the rest of the page is left for the next run (the pipeline sees it unsettled).
+            if !writer.rate.item().await {
+                break;
+            }
             let Ok(permit) = writer.writes.clone().acquire_owned().await else { break };
             // Reap finished tasks as we go: a finished task's memory is held until it is joined, and
             // a page holds a thousand items. This keeps memory proportional to the concurrency.
@@ -47,6 +50,8 @@ impl PageSink for GuardedWriter {
 pub(super) enum WriteError {
     /// The guard failed: the item changed since it was read.
     Conflict,
+    /// The run is stopping: the write was not sent.
+    Stopped,
     /// Throttled (true) or 5xx, timed out or disconnected, even after the SDK's retries: wait and
     /// try again.
     Transient(String, bool),
@@ -54,19 +59,21 @@ pub(super) enum WriteError {
 }
 
 /// Transform, guarded write; on a conflict re-read and transform again, a bounded number of times.
-pub(super) async fn process_item(writer: &Writer, item: Item, tally: &Tally) -> Verdict {
+/// None when the run stopped before the item was settled (a write not sent, a wait cut short): the
+/// item is not tallied, so its page is not checkpointed, and the next run sees it again.
+pub(super) async fn process_item(writer: &Writer, item: Item, tally: &Tally) -> Option<Verdict> {
     let key = writer.key_of(&item);
     let mut current = item;
     for _ in 0..=writer.max_conflict_retries {
         let change = match writer.transform(&key, &current) {
             Ok(change) => change,
-            Err(error) => return writer.fail(&key, &error, tally),
+            Err(error) => return Some(writer.fail(&key, &error, tally)),
         };
         if change == Change::Skip {
-            return tally.record(Verdict::Skipped, 1);
+            return Some(tally.record(Verdict::Skipped, 1));
         }
         if writer.dry_run {
-            return writer.would_write(&key, &current, &change, tally);
+            return Some(writer.would_write(&key, &current, &change, tally));
         }
         let write = || write_guarded(writer, &key, &current, &change);
         let transient = |e: &WriteError| matches!(e, WriteError::Transient(..));
@@ -76,31 +83,36 @@ pub(super) async fn process_item(writer: &Writer, item: Item, tally: &Tally) -> 
                 tracing::debug!("write of {} still failing after the SDK's retries, waiting: {error}", key_text(&key));
             }
         };
-        match patiently(write, transient, waiting).await {
-            Ok(()) => return tally.record(Verdict::Modified, 1),
+        match patiently(write, transient, waiting, Some(&writer.interrupt)).await {
+            Ok(()) => return Some(tally.record(Verdict::Modified, 1)),
+            Err(WriteError::Stopped) => return None,
+            Err(WriteError::Transient(..)) if writer.interrupt.is_cancelled() => return None,
             Err(WriteError::Failed(error) | WriteError::Transient(error, _)) => {
-                return writer.fail(&key, &error, tally)
+                return Some(writer.fail(&key, &error, tally))
             }
             Err(WriteError::Conflict) => {
                 let landed = change.apply(&current);
-                match writer.reads.reread(&writer.client, &key).await {
+                match writer.reads.reread(&writer.client, &key, &writer.interrupt).await {
                     // Our own earlier attempt landed (its answer was lost and the SDK retried):
                     // the item is exactly what we wrote. Not a conflict.
-                    Ok(Some(fresh)) if Some(&fresh) == landed.as_ref() => return tally.record(Verdict::Modified, 1),
-                    Ok(None) if landed.is_none() => return tally.record(Verdict::Modified, 1),
+                    Ok(Some(fresh)) if Some(&fresh) == landed.as_ref() => {
+                        return Some(tally.record(Verdict::Modified, 1))
+                    }
+                    Ok(None) if landed.is_none() => return Some(tally.record(Verdict::Modified, 1)),
                     Ok(Some(fresh)) => {
                         writer.meter.conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         current = fresh;
                     }
                     // Deleted by the application meanwhile: nothing left to migrate.
-                    Ok(None) => return tally.record(Verdict::Skipped, 1),
-                    Err(error) => return writer.fail(&key, &error, tally),
+                    Ok(None) => return Some(tally.record(Verdict::Skipped, 1)),
+                    Err(_) if writer.interrupt.is_cancelled() => return None,
+                    Err(error) => return Some(writer.fail(&key, &error, tally)),
                 }
             }
         }
     }
     let message = format!("still changing after {} re-reads; run again later", writer.max_conflict_retries);
-    writer.fail(&key, &message, tally)
+    Some(writer.fail(&key, &message, tally))
 }
 
 /// One guarded write, paced by the write-capacity limiter and charged with what it consumed.
@@ -111,7 +123,7 @@ async fn write_guarded(writer: &Writer, key: &Item, read: &Item, change: &Change
     let names = Some(e.names.into_iter().collect());
     let values = (!e.values.is_empty()).then(|| e.values.into_iter().collect());
     let client = &writer.client;
-    let ticket = writer.rate.write().await;
+    let Some(ticket) = writer.rate.write().await else { return Err(WriteError::Stopped) };
     let measure = ticket.return_consumed_capacity();
     let consumed = |c: Option<ConsumedCapacity>| c.and_then(|c| c.capacity_units);
     let result = match change {
@@ -159,7 +171,7 @@ fn settle(writer: &Writer, ticket: WriteTicket, result: &Result<Option<f64>, Wri
             Some(0.0)
         }
         Err(WriteError::Conflict) => None,
-        Err(_) => Some(0.0),
+        Err(WriteError::Stopped | WriteError::Transient(_, false) | WriteError::Failed(_)) => Some(0.0),
     };
     writer.rate.wrote(ticket, spent);
 }

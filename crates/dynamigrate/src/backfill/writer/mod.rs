@@ -48,6 +48,8 @@ pub(crate) struct Writer {
     pub max_conflict_retries: u32,
     /// Cancelled past the failure limit, so the pipeline stops after its current pages.
     pub stop: CancellationToken,
+    /// Ctrl-C, SIGTERM or a lost lease: stop now, mid-page, leaving unsettled items to the next run.
+    pub interrupt: CancellationToken,
     pub diffs: DiffSample,
 }
 
@@ -122,7 +124,7 @@ impl DiffSample {
 }
 
 /// The verdict of an item task; a task that died (a bug of ours) counts its item as failed.
-fn joined(result: Result<Verdict, tokio::task::JoinError>, tally: &Tally) {
+fn joined(result: Result<Option<Verdict>, tokio::task::JoinError>, tally: &Tally) {
     if let Err(error) = result {
         let message = match error.try_into_panic() {
             Ok(payload) => panic_message(payload.as_ref()),

@@ -1,0 +1,53 @@
+//! What a runner is configured with, and what `run` and `down` are asked.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::backfill::BackfillSettings;
+use crate::id::MigrationId;
+use crate::ledger::{DEFAULT_HISTORY_TABLE, DEFAULT_LEASE};
+use crate::plan::DownTarget;
+
+/// Where and how a runner works.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub stage: String,
+    /// The stage's main table; `run` and `down` need it, `status` and `unlock` do not.
+    pub table: Option<String>,
+    pub tables: BTreeMap<String, String>,
+    pub history_table: String,
+    pub lease: Duration,
+}
+
+impl RunnerConfig {
+    pub fn new(stage: impl Into<String>, table: impl Into<String>) -> Self {
+        Self {
+            stage: stage.into(),
+            table: Some(table.into()),
+            tables: BTreeMap::new(),
+            history_table: DEFAULT_HISTORY_TABLE.to_string(),
+            lease: DEFAULT_LEASE,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Stop after this migration.
+    pub to: Option<MigrationId>,
+    pub dry_run: bool,
+    /// How long to wait for a lock held by another runner before giving up.
+    pub wait: Duration,
+    /// Run even though the history has applied migrations this binary lacks.
+    pub ignore_missing: bool,
+    /// Backfill knobs from the command line and the stage; they win over the migration's own.
+    pub backfill: BackfillSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct DownOptions {
+    pub target: DownTarget,
+    pub dry_run: bool,
+    pub wait: Duration,
+    pub backfill: BackfillSettings,
+}
