@@ -108,6 +108,17 @@ async fn config_files_that_cannot_work_are_refused_before_anything_is_written() 
             .config(history_is_table)
             .omit("--history-table"),
         Case::new("zero concurrency", &["run"], 2, "concurrency = 0").config("[stages.dev]\nconcurrency = 0\n"),
+        Case::new("lease of u64::MAX seconds", &["run"], 2, "lease_seconds")
+            .config("lease_seconds = 18446744073709551615\n"),
+        Case::new("down on prod with nothing applied", &["--stage", "prod", "down"], 0, "nothing to roll back")
+            .config("[stages.prod]\nregion = \"us-east-1\"\n"),
+        Case::new(
+            "run on prod to an unknown id",
+            &["--stage", "prod", "--yes", "run", "--to", "20250909_nope"],
+            2,
+            "no migration with that id",
+        )
+        .config("[stages.prod]\nregion = \"us-east-1\"\n"),
     ];
     check_all(&world, cases).await;
 }
@@ -240,6 +251,57 @@ async fn a_malformed_lock_is_named_blocks_nothing_forever_and_unlock_force_clear
     assert_eq!(forced.code, 0, "{forced:?}");
     assert!(forced.stdout.contains("removed a lock item no runner could read"), "{}", forced.stdout);
     assert_eq!(world.run(&["run"]).await.code, 0, "the next run goes on");
+}
+
+#[tokio::test]
+async fn an_expired_lock_missing_a_field_is_refused_not_overwritten() {
+    let world = World::new().await;
+    dynamigrate::Ledger::new(world.client.clone(), &world.history).ensure_table().await.unwrap();
+    let lock = HashMap::from([
+        ("pk".to_string(), s("LOCK")),
+        ("sk".to_string(), s("LOCK")),
+        ("entity".to_string(), s("lock")),
+        ("run_id".to_string(), s("someone")),
+        ("acquired_at".to_string(), s("2025-01-01T00:00:00.000Z")),
+        ("expires_at".to_string(), s("2025-01-01T00:01:00.000Z")),
+        ("expires_at_ms".to_string(), AttributeValue::N("1735689660000".into())),
+    ]);
+    world.client.put_item().table_name(&world.history).set_item(Some(lock)).send().await.unwrap();
+    let cases = vec![Case::new("run", &["run"], 2, "is malformed: it has no owner")];
+    check_all(&world, cases).await;
+}
+
+/// A backfill checkpoint of the fixture backfill, as an earlier run would have left it.
+fn checkpoint(total_segments: &str) -> HashMap<String, AttributeValue> {
+    let n = |v: &str| AttributeValue::N(v.to_string());
+    HashMap::from([
+        ("pk".to_string(), s(&format!("MIGRATION#{}", dynamigrate_tests::fixtures::BACKFILL_ID))),
+        ("sk".to_string(), s("CHECKPOINT#up#main#00000")),
+        ("entity".to_string(), s("checkpoint")),
+        ("segment".to_string(), n("0")),
+        ("total_segments".to_string(), n(total_segments)),
+        ("done".to_string(), AttributeValue::Bool(false)),
+        ("scanned".to_string(), n("0")),
+        ("processed".to_string(), n("0")),
+        ("modified".to_string(), n("0")),
+        ("skipped".to_string(), n("0")),
+        ("failed".to_string(), n("0")),
+        ("run_id".to_string(), s("someone-else")),
+        ("updated_at".to_string(), s("2025-01-01T00:00:00.000Z")),
+    ])
+}
+
+#[tokio::test]
+async fn checkpoints_a_resume_would_trust_are_checked_before_anything_is_written() {
+    for (total, says) in [("0", "total_segments is 0"), ("4000000000", "total_segments is 4000000000")] {
+        let world = World::new().await;
+        put_items(&world.client, &world.table, seed_items(20)).await;
+        dynamigrate::Ledger::new(world.client.clone(), &world.history).ensure_table().await.unwrap();
+        let planted = checkpoint(total);
+        world.client.put_item().table_name(&world.history).set_item(Some(planted)).send().await.unwrap();
+        let case = Case::new("a checkpoint's total", &["run"], 2, says).env("FIXTURE_BACKFILL", "1");
+        check_all(&world, vec![case]).await;
+    }
 }
 
 #[tokio::test]

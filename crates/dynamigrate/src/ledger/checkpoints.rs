@@ -69,6 +69,30 @@ struct CheckpointItem {
     updated_at: String,
 }
 
+impl Ledger {
+    /// Every checkpoint of every backfill of a migration, validated as a resume would: run before the
+    /// migration's attempt is recorded, so a bad checkpoint is refused before anything is written.
+    pub async fn check_checkpoints(&self, migration: &MigrationId, fence: &Fence) -> Result<(), Error> {
+        let items = self.query(&migration_pk(migration), CHECKPOINTS).await?;
+        let mut by_scope: std::collections::BTreeMap<String, Vec<Item>> = Default::default();
+        for item in items {
+            let key = ItemKey::of(&item);
+            let scope = key.sk.strip_prefix(CHECKPOINTS).and_then(|rest| rest.rsplit_once('#')).map(|(scope, _)| scope);
+            let Some(scope) = scope else {
+                return Err(self.corrupt(key, "its sort key names no backfill"));
+            };
+            by_scope.entry(scope.to_string()).or_default().push(item);
+        }
+        for (scope, items) in by_scope {
+            CheckpointStore::new(self.clone(), migration.clone(), scope, fence.clone()).validate(items)?;
+        }
+        Ok(())
+    }
+}
+
+/// The sort-key prefix of every checkpoint.
+const CHECKPOINTS: &str = "CHECKPOINT#";
+
 /// The checkpoints of one backfill (one migration, one direction, one backfill name).
 #[derive(Clone)]
 pub struct CheckpointStore {
@@ -88,6 +112,10 @@ impl CheckpointStore {
     /// disagree on how the table was divided, would make a resumed scan skip or repeat items.
     pub async fn load(&self) -> Result<Vec<Checkpoint>, Error> {
         let items = self.ledger.query(&migration_pk(&self.migration), &checkpoint_prefix(&self.scope)).await?;
+        self.validate(items)
+    }
+
+    fn validate(&self, items: Vec<Item>) -> Result<Vec<Checkpoint>, Error> {
         let checkpoints: Vec<Checkpoint> = items.into_iter().map(|item| self.decode(item)).collect::<Result<_, _>>()?;
         if let Some(first) = checkpoints.first() {
             if let Some(odd) = checkpoints.iter().find(|c| c.total_segments != first.total_segments) {

@@ -256,15 +256,26 @@ impl Runner {
         // Every attempt number is settled before the first migration runs: a migration out of
         // numbers stops the run before anything was done, not half-way.
         let numbered = ids.iter().map(|id| Ok((id, next_attempt(&latest, id)?))).collect::<Result<Vec<_>, Error>>()?;
+        // Likewise the checkpoints a resume would trust: a bad one is refused before any attempt.
+        for id in &ids {
+            run.ledger.check_checkpoints(id, &run.fence).await?;
+        }
         let mut report = self.report(run.table, run.direction, false);
         for (id, number) in numbered {
             let Some(migration) = self.migrations.get(id) else {
                 continue;
             };
+            // Interrupted before this migration began: start nothing more (the first? nothing at all).
+            if run.token.is_cancelled() {
+                if report.migrations.is_empty() {
+                    return Err(Error::Interrupted { while_: "preparing the run".into() });
+                }
+                break;
+            }
             let migration_report = self.run_one(run, migration, id, number).await?;
             let failed = !migration_report.outcome.success;
             report.migrations.push(migration_report);
-            if failed || run.token.is_cancelled() {
+            if failed {
                 break;
             }
         }
