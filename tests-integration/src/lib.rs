@@ -5,6 +5,7 @@
 pub mod backfills;
 pub mod bad;
 pub mod fixtures;
+pub mod planted;
 pub mod proxy;
 
 use std::collections::HashMap;

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use dynamigrate_tests::bad::{check_all, Case};
-use dynamigrate_tests::{create_table, put_items, seed_items, unique_name, World};
+use dynamigrate_tests::{create_table, planted, put_items, seed_items, unique_name, World};
 
 const FIRST: &str = "20250101_first";
 const THIRD: &str = "20250103_third";
@@ -271,34 +271,12 @@ async fn an_expired_lock_missing_a_field_is_refused_not_overwritten() {
     check_all(&world, cases).await;
 }
 
-/// A backfill checkpoint of the fixture backfill, as an earlier run would have left it.
-fn checkpoint(total_segments: &str) -> HashMap<String, AttributeValue> {
-    let n = |v: &str| AttributeValue::N(v.to_string());
-    HashMap::from([
-        ("pk".to_string(), s(&format!("MIGRATION#{}", dynamigrate_tests::fixtures::BACKFILL_ID))),
-        ("sk".to_string(), s("CHECKPOINT#up#main#00000")),
-        ("entity".to_string(), s("checkpoint")),
-        ("segment".to_string(), n("0")),
-        ("total_segments".to_string(), n(total_segments)),
-        ("done".to_string(), AttributeValue::Bool(false)),
-        ("scanned".to_string(), n("0")),
-        ("processed".to_string(), n("0")),
-        ("modified".to_string(), n("0")),
-        ("skipped".to_string(), n("0")),
-        ("failed".to_string(), n("0")),
-        ("run_id".to_string(), s("someone-else")),
-        ("updated_at".to_string(), s("2025-01-01T00:00:00.000Z")),
-    ])
-}
-
 #[tokio::test]
 async fn checkpoints_a_resume_would_trust_are_checked_before_anything_is_written() {
     for (total, says) in [("0", "total_segments is 0"), ("4000000000", "total_segments is 4000000000")] {
         let world = World::new().await;
         put_items(&world.client, &world.table, seed_items(20)).await;
-        dynamigrate::Ledger::new(world.client.clone(), &world.history).ensure_table().await.unwrap();
-        let planted = checkpoint(total);
-        world.client.put_item().table_name(&world.history).set_item(Some(planted)).send().await.unwrap();
+        planted::plant(&world, planted::checkpoint(total)).await;
         let case = Case::new("a checkpoint's total", &["run"], 2, says).env("FIXTURE_BACKFILL", "1");
         check_all(&world, vec![case]).await;
     }

@@ -1,20 +1,14 @@
 //! The ledger never trusts what it reads: an item it cannot decode, or that contradicts its key, is
 //! an error that names the item, and nothing is built on it.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use dynamigrate_tests::fixtures::{is_migrated, BACKFILL_ID};
-use dynamigrate_tests::{assert_same, put_items, scan_all, seed_items, snapshot, World};
+use dynamigrate_tests::{assert_same, planted, put_items, scan_all, seed_items, snapshot, World};
 
 const FIRST: &str = "20250101_first";
 
 fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_string())
-}
-
-fn n(value: &str) -> AttributeValue {
-    AttributeValue::N(value.to_string())
 }
 
 #[tokio::test]
@@ -47,23 +41,7 @@ async fn a_malformed_catalog_entry_is_named_and_nothing_runs_on_it() {
 async fn a_checkpoint_that_divides_the_table_into_no_segments_is_named_before_anything_is_written() {
     let world = World::new().await;
     put_items(&world.client, &world.table, seed_items(50)).await;
-    dynamigrate::Ledger::new(world.client.clone(), &world.history).ensure_table().await.unwrap();
-    let checkpoint = HashMap::from([
-        ("pk".to_string(), s(&format!("MIGRATION#{BACKFILL_ID}"))),
-        ("sk".to_string(), s("CHECKPOINT#up#main#00000")),
-        ("entity".to_string(), s("checkpoint")),
-        ("segment".to_string(), n("0")),
-        ("total_segments".to_string(), n("0")),
-        ("done".to_string(), AttributeValue::Bool(false)),
-        ("scanned".to_string(), n("0")),
-        ("processed".to_string(), n("0")),
-        ("modified".to_string(), n("0")),
-        ("skipped".to_string(), n("0")),
-        ("failed".to_string(), n("0")),
-        ("run_id".to_string(), s("someone-else")),
-        ("updated_at".to_string(), s("2025-01-01T00:00:00.000Z")),
-    ]);
-    world.client.put_item().table_name(&world.history).set_item(Some(checkpoint)).send().await.unwrap();
+    planted::plant(&world, planted::checkpoint("0")).await;
     let history = snapshot(&world.client, &world.history).await;
     let ran = world.run_with(&["run"], &[("FIXTURE_BACKFILL", "1")]).await;
     assert_eq!(ran.code, 2, "{ran:?}");

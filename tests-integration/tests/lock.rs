@@ -8,30 +8,11 @@ use dynamigrate::clock::{now_ms, rfc3339};
 use dynamigrate::ledger::LeaseLock;
 use dynamigrate::Ledger;
 use dynamigrate::{Attempt, AttemptState, Direction, Error, MigrationId, RunIdentity};
-use dynamigrate_tests::{get_item, World};
+use dynamigrate_tests::{get_item, planted, World};
 
 /// Writes a lock item as another runner would have left it.
 async fn plant_lock(world: &World, owner: &str, host: &str, pid: u32, expires_in_ms: i64) {
-    Ledger::new(world.client.clone(), &world.history).ensure_table().await.unwrap();
-    let now = now_ms();
-    let expires = (now as i64 + expires_in_ms) as u64;
-    let s = |v: &str| AttributeValue::S(v.to_string());
-    let item = HashMap::from([
-        ("pk".to_string(), s("LOCK")),
-        ("sk".to_string(), s("LOCK")),
-        ("entity".to_string(), s("lock")),
-        ("run_id".to_string(), s("planted-run")),
-        ("owner".to_string(), s(owner)),
-        ("host".to_string(), s(host)),
-        ("pid".to_string(), AttributeValue::N(pid.to_string())),
-        ("user".to_string(), s("someone")),
-        ("stage".to_string(), s("dev")),
-        ("command".to_string(), s("run")),
-        ("acquired_at".to_string(), s(&rfc3339(now))),
-        ("expires_at".to_string(), s(&rfc3339(expires))),
-        ("expires_at_ms".to_string(), AttributeValue::N(expires.to_string())),
-    ]);
-    world.client.put_item().table_name(&world.history).set_item(Some(item)).send().await.unwrap();
+    planted::plant(world, planted::lock(owner, host, pid, expires_in_ms)).await;
 }
 
 async fn lock_item(world: &World) -> Option<HashMap<String, AttributeValue>> {

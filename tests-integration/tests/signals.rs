@@ -4,10 +4,9 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use dynamigrate::AttemptState;
 use dynamigrate_tests::fixtures::is_migrated;
-use dynamigrate_tests::{assert_same, finish, get_item, put_items, scan_all, seed_items, snapshot, World};
+use dynamigrate_tests::{assert_same, finish, get_item, planted, put_items, scan_all, seed_items, snapshot, World};
 
 const FIRST: &str = "20250101_first";
 
@@ -19,26 +18,7 @@ fn kill(child: &tokio::process::Child, signal: &str) {
 
 /// A lock another runner holds for a minute.
 async fn hold_lock(world: &World) {
-    dynamigrate::Ledger::new(world.client.clone(), &world.history).ensure_table().await.unwrap();
-    let now = dynamigrate::clock::now_ms();
-    let s = |v: &str| AttributeValue::S(v.to_string());
-    let n = |v: u64| AttributeValue::N(v.to_string());
-    let lock = std::collections::HashMap::from([
-        ("pk".to_string(), s("LOCK")),
-        ("sk".to_string(), s("LOCK")),
-        ("entity".to_string(), s("lock")),
-        ("run_id".to_string(), s("other-run")),
-        ("owner".to_string(), s("alice@build-7")),
-        ("host".to_string(), s("build-7")),
-        ("pid".to_string(), n(4242)),
-        ("user".to_string(), s("alice")),
-        ("stage".to_string(), s("dev")),
-        ("command".to_string(), s("run")),
-        ("acquired_at".to_string(), s(&dynamigrate::clock::rfc3339(now))),
-        ("expires_at".to_string(), s(&dynamigrate::clock::rfc3339(now + 60_000))),
-        ("expires_at_ms".to_string(), n(now + 60_000)),
-    ]);
-    world.client.put_item().table_name(&world.history).set_item(Some(lock)).send().await.unwrap();
+    planted::plant(world, planted::lock("alice@build-7", "build-7", 4242, 60_000)).await;
 }
 
 #[tokio::test]
