@@ -156,6 +156,12 @@ async fn environment_variables_outside_their_shape_are_refused() {
         Case::new("endpoint not a URL", &["status"], 2, "AWS_ENDPOINT_URL_DYNAMODB")
             .env("AWS_ENDPOINT_URL_DYNAMODB", "not a url"),
         Case::new("profile with a space", &["status"], 2, "AWS_PROFILE").env("AWS_PROFILE", "a b"),
+        // A bad knob is found before the credential chain is asked (which may go to the network).
+        Case::new("a bad knob and no credentials", &["run", "--concurrency", "0"], 2, "concurrency = 0")
+            .without_env("AWS_ACCESS_KEY_ID")
+            .without_env("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_CONFIG_FILE", nowhere)
+            .env("AWS_SHARED_CREDENTIALS_FILE", nowhere),
     ];
     check_all(&world, cases).await;
 }

@@ -124,6 +124,11 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
     };
     let stage = config::resolve(file.as_ref().map(|(p, f)| (p.as_path(), f)), &global.stage, &overrides)?;
     contract::check_stage(&stage).map_err(Failure::invalid)?;
+    // The backfill knobs too are checked before credentials are resolved (which may go to the network).
+    let backfill = match &cli.command {
+        Command::Run { backfill, .. } | Command::Down { backfill, .. } => settings(backfill, &stage)?,
+        _ => BackfillSettings::default(),
+    };
     let (client, retry_stats) = aws::client(&stage).await.map_err(Failure::invalid)?;
     let runner_config = RunnerConfig {
         stage: stage.name.clone(),
@@ -149,26 +154,15 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
             }
             Ok(if check && report.status.has_work() { exit::CHECK_FOUND_WORK } else { exit::OK })
         }
-        Command::Run { dry_run, to, wait, ignore_missing, backfill } => {
-            let options = RunOptions {
-                to,
-                dry_run,
-                wait: Duration::from_secs(wait.wait),
-                ignore_missing,
-                backfill: settings(&backfill, &stage)?,
-            };
+        Command::Run { dry_run, to, wait, ignore_missing, .. } => {
+            let options = RunOptions { to, dry_run, wait: Duration::from_secs(wait.wait), ignore_missing, backfill };
             confirm_if_asked(&stage, global.yes || dry_run, "apply", runner.plan_up(&options)).await?;
             let _interrupt = signals::stop_on_signal(runner.shutdown_token(), "run");
             Ok(print_run(&runner.run(&options).await?, json))
         }
-        Command::Down { steps, to, dry_run, wait, backfill } => {
+        Command::Down { steps, to, dry_run, wait, .. } => {
             let target = to.map_or(DownTarget::Steps(steps.unwrap_or(1) as usize), DownTarget::To);
-            let options = DownOptions {
-                target,
-                dry_run,
-                wait: Duration::from_secs(wait.wait),
-                backfill: settings(&backfill, &stage)?,
-            };
+            let options = DownOptions { target, dry_run, wait: Duration::from_secs(wait.wait), backfill };
             confirm_if_asked(&stage, global.yes || dry_run, "roll back", runner.plan_down(&options)).await?;
             let _interrupt = signals::stop_on_signal(runner.shutdown_token(), "down");
             Ok(print_run(&runner.down(&options).await?, json))
