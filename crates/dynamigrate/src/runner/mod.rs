@@ -147,34 +147,36 @@ impl Runner {
             .collect()
     }
 
-    /// Plans first, without writing: a plan that cannot be made, or that has nothing to do while no
-    /// other runner is at work, returns before the history table is created or the lock taken.
     pub async fn run(&self, options: &RunOptions) -> Result<RunReport, Error> {
-        let table = self.target_table().await?;
-        let status = self.status().await?;
-        let planned = self.describe(&status.status.plan_up(options.to.as_ref(), options.ignore_missing)?);
-        if options.dry_run {
-            return self.dry_run(&table, Direction::Up, &planned, &options.backfill).await;
-        }
-        if planned.is_empty() && !busy(&status) {
-            return Ok(self.report(&table, Direction::Up, false));
-        }
         let plan = |status: &Status| status.plan_up(options.to.as_ref(), options.ignore_missing);
-        self.run_locked(&table, Direction::Up, options.wait, &options.backfill, plan).await
+        self.start(Direction::Up, options.dry_run, options.wait, &options.backfill, plan).await
     }
 
     pub async fn down(&self, options: &DownOptions) -> Result<RunReport, Error> {
+        let plan = |status: &Status| status.plan_down(&options.target);
+        self.start(Direction::Down, options.dry_run, options.wait, &options.backfill, plan).await
+    }
+
+    /// Plans first, without writing: a plan that cannot be made, or that has nothing to do while no
+    /// other runner is at work, returns before the history table is created or the lock taken.
+    async fn start(
+        &self,
+        direction: Direction,
+        dry_run: bool,
+        wait: Duration,
+        settings: &BackfillSettings,
+        plan: impl Fn(&Status) -> Result<Vec<MigrationId>, PlanError>,
+    ) -> Result<RunReport, Error> {
         let table = self.target_table().await?;
         let status = self.status().await?;
-        let planned = self.describe(&status.status.plan_down(&options.target)?);
-        if options.dry_run {
-            return self.dry_run(&table, Direction::Down, &planned, &options.backfill).await;
+        let planned = self.describe(&plan(&status.status)?);
+        if dry_run {
+            return self.dry_run(&table, direction, &planned, settings).await;
         }
         if planned.is_empty() && !busy(&status) {
-            return Ok(self.report(&table, Direction::Down, false));
+            return Ok(self.report(&table, direction, false));
         }
-        let plan = |status: &Status| status.plan_down(&options.target);
-        self.run_locked(&table, Direction::Down, options.wait, &options.backfill, plan).await
+        self.run_locked(&table, direction, wait, settings, plan).await
     }
 
     pub async fn unlock(&self, force: bool) -> Result<UnlockOutcome, Error> {
