@@ -1,0 +1,157 @@
+//! One QuickJS interpreter: a runtime with a memory limit, a stack limit and a deadline, the
+//! prelude, the migration's factory, and everything frozen. Not `Send`: an interpreter lives on
+//! the thread that made it (see `worker.rs`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, Object, Runtime, Value};
+
+use crate::Limits;
+
+const PRELUDE: &str = include_str!("prelude.js");
+
+/// Freezes every object reachable from the global object and a few intrinsics that are not, so
+/// nothing a script does to a built-in or a global survives into the next item.
+const FREEZE: &str = r#"(function (global) {
+  "use strict";
+  const roots = [global, Object.getPrototypeOf([][Symbol.iterator]()),
+    Object.getPrototypeOf(function* () {}), Object.getPrototypeOf(async function () {}),
+    Object.getPrototypeOf(new Map().entries()), Object.getPrototypeOf(new Set().values()),
+    Object.getPrototypeOf(""[Symbol.iterator]())];
+  const seen = new Set();
+  while (roots.length) {
+    const o = roots.pop();
+    if (o === null || (typeof o !== "object" && typeof o !== "function") || seen.has(o)) continue;
+    seen.add(o);
+    Object.freeze(o);
+    roots.push(Object.getPrototypeOf(o));
+    for (const d of Object.values(Object.getOwnPropertyDescriptors(o))) roots.push(d.value, d.get, d.set);
+  }
+})(globalThis);"#;
+
+/// Where the compiled factory is kept, as a frozen global.
+pub(crate) const FACTORY: &str = "__dynamigrate_factory";
+
+/// An interpreter with a migration's factory compiled into it.
+pub(crate) struct Sandbox {
+    // Field order matters: the context must be dropped before its runtime.
+    pub context: Context,
+    runtime: Runtime,
+    deadline: Arc<AtomicU64>,
+    epoch: Instant,
+    limits: Limits,
+}
+
+impl Sandbox {
+    /// A fresh interpreter running `factory_code` (from [`crate::source::factory`]).
+    pub fn new(factory_code: &str, file: &str, limits: Limits) -> Result<Self, String> {
+        let runtime = Runtime::new().map_err(|e| format!("starting the script engine: {e}"))?;
+        runtime.set_memory_limit(limits.memory_bytes);
+        runtime.set_max_stack_size(limits.stack_bytes);
+        let deadline = Arc::new(AtomicU64::new(u64::MAX));
+        let epoch = Instant::now();
+        let watched = deadline.clone();
+        // QuickJS calls this every few thousand instructions; past the deadline it raises an
+        // error the script cannot catch.
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            epoch.elapsed().as_nanos() as u64 > watched.load(Ordering::Relaxed)
+        })));
+        let context = Context::full(&runtime).map_err(|e| format!("starting the script engine: {e}"))?;
+        let sandbox = Self { context, runtime, deadline, epoch, limits };
+        sandbox.load(factory_code, file)?;
+        Ok(sandbox)
+    }
+
+    fn load(&self, factory_code: &str, file: &str) -> Result<(), String> {
+        let file = file.to_string();
+        let limits = self.limits.for_loading();
+        self.with_deadline(limits.item_timeout, |ctx| {
+            let name = file.clone();
+            let log = Function::new(ctx.clone(), move |line: String| {
+                tracing::info!(script = %name, "{line}");
+            })
+            .catch(&ctx)
+            .map_err(|e| describe(e, limits))?;
+            ctx.globals().set("__dynamigrate_log", log).catch(&ctx).map_err(|e| describe(e, limits))?;
+            ctx.eval::<(), _>(PRELUDE).catch(&ctx).map_err(|e| describe(e, limits))?;
+            ctx.globals().remove("__dynamigrate_log").catch(&ctx).map_err(|e| describe(e, limits))?;
+            let mut options = rquickjs::context::EvalOptions::default();
+            options.global = true;
+            options.filename = Some(file.clone());
+            let factory: Value =
+                ctx.eval_with_options(factory_code, options).catch(&ctx).map_err(|e| describe(e, limits))?;
+            let define = format!("(f) => Object.defineProperty(globalThis, {FACTORY:?}, {{ value: f }})");
+            let define: Function = ctx.eval(define).catch(&ctx).map_err(|e| describe(e, limits))?;
+            define.call::<_, ()>((factory,)).catch(&ctx).map_err(|e| describe(e, limits))?;
+            ctx.eval::<(), _>(FREEZE).catch(&ctx).map_err(|e| describe(e, limits))
+        })
+    }
+
+    /// Runs `f` in the interpreter with the per-item deadline armed, then collects garbage if the
+    /// script left much behind (cycles are not freed by reference counting).
+    pub fn with_deadline<R>(&self, limit: Duration, f: impl FnOnce(Ctx<'_>) -> R) -> R {
+        let until = self.epoch.elapsed() + limit;
+        self.deadline.store(until.as_nanos() as u64, Ordering::Relaxed);
+        let result = self.context.with(f);
+        self.deadline.store(u64::MAX, Ordering::Relaxed);
+        if self.runtime.memory_usage().malloc_size as usize > self.limits.memory_bytes / 2 {
+            self.runtime.run_gc();
+        }
+        result
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+}
+
+/// The module's exports, made afresh (see `source.rs`: this is what isolates items).
+pub(crate) fn exports<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
+    let factory: Function = ctx.globals().get(FACTORY)?;
+    factory.call(())
+}
+
+/// A script's failure as one line a person can act on: the error's message and where it was
+/// thrown, or what limit it hit.
+pub(crate) fn describe(error: CaughtError<'_>, limits: Limits) -> String {
+    match error {
+        CaughtError::Exception(exception) => {
+            let message = exception.message().unwrap_or_default();
+            let stack = exception.stack().unwrap_or_default();
+            let at = stack.lines().map(str::trim).find(|l| l.starts_with("at ")).unwrap_or("");
+            interpret(&message, limits, at)
+        }
+        // QuickJS throws null when it cannot even allocate the out-of-memory error.
+        CaughtError::Value(value) if value.is_null() => {
+            format!("{} (or the script threw null)", out_of_memory(limits))
+        }
+        CaughtError::Value(value) => {
+            let text = value.get::<rquickjs::Coerced<String>>().map(|c| c.0).unwrap_or_default();
+            format!("the script threw a non-Error value: {text}")
+        }
+        CaughtError::Error(rquickjs::Error::Allocation) => out_of_memory(limits),
+        CaughtError::Error(error) => error.to_string(),
+    }
+}
+
+fn interpret(message: &str, limits: Limits, at: &str) -> String {
+    if message == "interrupted" {
+        format!("the script ran longer than its limit of {} ms", limits.item_timeout.as_millis())
+    } else if message == "out of memory" {
+        out_of_memory(limits)
+    } else if message.contains("stack overflow") {
+        format!("{message} (the stack limit is {} KiB; is there runaway recursion?)", limits.stack_bytes / 1024)
+    } else if message.contains("not extensible") || message.contains("read-only") {
+        format!("{message} ({at}): globals and built-ins are frozen; keep state in local variables")
+    } else if at.is_empty() {
+        message.to_string()
+    } else {
+        format!("{message} ({at})")
+    }
+}
+
+fn out_of_memory(limits: Limits) -> String {
+    format!("the script used more than its memory limit of {} MiB", limits.memory_bytes / (1024 * 1024))
+}
