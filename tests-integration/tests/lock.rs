@@ -143,6 +143,8 @@ async fn history_writes_are_fenced_on_holding_the_lease() {
         items_processed: 0,
         items_modified: 0,
         error: None,
+        checksum: None,
+        allowed_modified: Vec::new(),
         ran_by: first.clone(),
     };
     history.write_attempt(&attempt, &lock_a.fence()).await.expect("the holder may write");

@@ -60,6 +60,13 @@ pub struct Attempt {
     pub items_modified: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The migration's checksum when it ran (a file's SHA-256; a Rust migration's own, if it gives one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    /// Applied migrations whose code had changed, which this run was told to go past
+    /// (`--allow-modified`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_modified: Vec<MigrationId>,
     #[serde(flatten)]
     pub ran_by: RunIdentity,
 }

@@ -40,6 +40,13 @@ pub trait Migration: Send + Sync {
     /// after a failure: the runner retries a failed migration on the next `run`.
     async fn up(&self, ctx: &MigrationContext) -> anyhow::Result<Outcome>;
 
+    /// A checksum of the migration's code, recorded with each attempt. When an applied migration's
+    /// checksum changes, `status` shows it as modified and `run` refuses to go on (the code that
+    /// ran is no longer the code in hand). Migration files have one; a Rust migration may.
+    fn checksum(&self) -> Option<String> {
+        None
+    }
+
     /// Whether [`Migration::down`] is implemented. `down` refuses, before running anything,
     /// to roll back past a migration that says `false`.
     fn has_down(&self) -> bool {
@@ -113,6 +120,7 @@ impl MigrationSet {
                 id: id.clone(),
                 description: m.description().to_string(),
                 has_down: m.has_down(),
+                checksum: m.checksum(),
             })
             .collect()
     }
@@ -124,6 +132,7 @@ pub struct LocalMigration {
     pub id: MigrationId,
     pub description: String,
     pub has_down: bool,
+    pub checksum: Option<String>,
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub enum MigrationState {
     Interrupted(Direction),
     /// Applied according to the history, but this binary does not have it.
     Missing,
+    /// Applied, but its code changed since: its checksum is not the one recorded when it ran.
+    Modified,
 }
 
 impl MigrationState {
@@ -39,6 +41,7 @@ impl MigrationState {
             Self::Interrupted(Direction::Up) => "interrupted",
             Self::Interrupted(Direction::Down) => "interrupted (down)",
             Self::Missing => "missing",
+            Self::Modified => "modified",
         }
     }
 
@@ -51,7 +54,11 @@ impl MigrationState {
     fn is_applied(self) -> bool {
         matches!(
             self,
-            Self::Applied | Self::Missing | Self::Failed(Direction::Down) | Self::Interrupted(Direction::Down)
+            Self::Applied
+                | Self::Modified
+                | Self::Missing
+                | Self::Failed(Direction::Down)
+                | Self::Interrupted(Direction::Down)
         )
     }
 }
@@ -105,6 +112,12 @@ pub enum PlanError {
     DownMissing(MigrationId),
     #[error("{0}: that migration is not applied, so there is nothing to roll back to it")]
     NotApplied(MigrationId),
+    #[error(
+        "applied migrations were changed after they ran (their checksums differ from the recorded ones): {}; \
+         restore the code that ran and put the change in a new migration, or go on past them deliberately",
+        join(.0)
+    )]
+    Modified(Vec<MigrationId>),
 }
 
 fn join(ids: &[MigrationId]) -> String {
@@ -133,7 +146,9 @@ impl Status {
                 StatusEntry {
                     id: migration.id.clone(),
                     description: migration.description.clone(),
-                    state: found.map_or(MigrationState::Pending, |(a, _)| state_of(a, active_run)),
+                    state: found.map_or(MigrationState::Pending, |(a, _)| {
+                        changed(state_of(a, active_run), a, migration.checksum.as_deref())
+                    }),
                     has_down: migration.has_down,
                     attempts: found.map_or(0, |(_, n)| *n),
                     last_attempt: found.map(|(a, _)| (*a).clone()),
@@ -172,7 +187,13 @@ impl Status {
     /// The migrations `run` applies, in id order: pending, failed and interrupted ones, up to and
     /// including `to`. Refuses while the history has applied migrations this binary lacks (an old
     /// binary against newer data), unless `ignore_missing`.
-    pub fn plan_up(&self, to: Option<&MigrationId>, ignore_missing: bool) -> Result<Vec<MigrationId>, PlanError> {
+    /// Likewise while an applied migration's code has changed, unless `allow_modified`.
+    pub fn plan_up(
+        &self,
+        to: Option<&MigrationId>,
+        ignore_missing: bool,
+        allow_modified: bool,
+    ) -> Result<Vec<MigrationId>, PlanError> {
         if let Some(target) = to {
             let known = self.entries.iter().any(|e| &e.id == target && e.state != MigrationState::Missing);
             if !known {
@@ -183,6 +204,10 @@ impl Status {
             self.entries.iter().filter(|e| e.state == MigrationState::Missing).map(|e| e.id.clone()).collect();
         if !missing.is_empty() && !ignore_missing {
             return Err(PlanError::Missing(missing));
+        }
+        let modified = self.modified();
+        if !modified.is_empty() && !allow_modified {
+            return Err(PlanError::Modified(modified));
         }
         Ok(self
             .entries
@@ -218,6 +243,23 @@ impl Status {
     }
 }
 
+impl Status {
+    /// Applied migrations whose code changed since they ran.
+    pub fn modified(&self) -> Vec<MigrationId> {
+        self.entries.iter().filter(|e| e.state == MigrationState::Modified).map(|e| e.id.clone()).collect()
+    }
+}
+
+/// An applied migration whose checksum differs from the one its attempt recorded is modified.
+/// Either side without a checksum (a Rust migration without one, history from before checksums)
+/// cannot be compared and is taken as unchanged.
+fn changed(state: MigrationState, attempt: &Attempt, local: Option<&str>) -> MigrationState {
+    match (state, local, attempt.checksum.as_deref()) {
+        (MigrationState::Applied, Some(now), Some(then)) if now != then => MigrationState::Modified,
+        _ => state,
+    }
+}
+
 fn state_of(attempt: &Attempt, active_run: Option<&str>) -> MigrationState {
     match (attempt.state, attempt.direction) {
         (AttemptState::Succeeded, _) => MigrationState::Applied,
@@ -241,7 +283,12 @@ mod tests {
 
     fn local(ids: &[&str]) -> Vec<LocalMigration> {
         ids.iter()
-            .map(|s| LocalMigration { id: id(s), description: format!("{s} description"), has_down: true })
+            .map(|s| LocalMigration {
+                id: id(s),
+                description: format!("{s} description"),
+                has_down: true,
+                checksum: None,
+            })
             .collect()
     }
 
@@ -259,6 +306,8 @@ mod tests {
             items_processed: 0,
             items_modified: 0,
             error: None,
+            checksum: None,
+            allowed_modified: Vec::new(),
             ran_by: RunIdentity {
                 run_id: format!("run-{n}"),
                 owner: "me@host".into(),
@@ -278,7 +327,7 @@ mod tests {
     fn fresh_history_means_everything_pending_in_id_order() {
         let status = Status::derive(&local(&["20250102_b", "20250101_a"]), &[], None);
         assert_eq!(states(&status), [("20250101_a".into(), "pending"), ("20250102_b".into(), "pending")]);
-        assert_eq!(status.plan_up(None, false).unwrap(), [id("20250101_a"), id("20250102_b")]);
+        assert_eq!(status.plan_up(None, false, false).unwrap(), [id("20250101_a"), id("20250102_b")]);
         assert!(status.has_work());
     }
 
@@ -305,7 +354,7 @@ mod tests {
             ]
         );
         assert_eq!(status.entries[0].attempts, 2);
-        assert_eq!(status.plan_up(None, false).unwrap(), [id("20250102_b"), id("20250103_c"), id("20250104_d")]);
+        assert_eq!(status.plan_up(None, false, false).unwrap(), [id("20250102_b"), id("20250103_c"), id("20250104_d")]);
     }
 
     #[test]
@@ -325,15 +374,21 @@ mod tests {
         let status = Status::derive(&local(&["20250101_a", "20250102_b"]), &history, None);
         assert_eq!(status.entries.last().map(|e| e.state), Some(MigrationState::Missing));
         assert_eq!(status.entries.len(), 3, "a rolled-back migration deleted from the code is not missing");
-        assert_eq!(status.plan_up(None, false), Err(PlanError::Missing(vec![id("20250105_gone")])));
-        assert_eq!(status.plan_up(None, true).unwrap(), [id("20250102_b")]);
+        assert_eq!(status.plan_up(None, false, false), Err(PlanError::Missing(vec![id("20250105_gone")])));
+        assert_eq!(status.plan_up(None, true, false).unwrap(), [id("20250102_b")]);
     }
 
     #[test]
     fn run_to_stops_after_the_target_and_rejects_unknown_targets() {
         let status = Status::derive(&local(&["20250101_a", "20250102_b", "20250103_c"]), &[], None);
-        assert_eq!(status.plan_up(Some(&id("20250102_b")), false).unwrap(), [id("20250101_a"), id("20250102_b")]);
-        assert_eq!(status.plan_up(Some(&id("20250109_x")), false), Err(PlanError::UnknownTarget(id("20250109_x"))));
+        assert_eq!(
+            status.plan_up(Some(&id("20250102_b")), false, false).unwrap(),
+            [id("20250101_a"), id("20250102_b")]
+        );
+        assert_eq!(
+            status.plan_up(Some(&id("20250109_x")), false, false),
+            Err(PlanError::UnknownTarget(id("20250109_x")))
+        );
     }
 
     #[test]
@@ -374,7 +429,33 @@ mod tests {
         ];
         let status = Status::derive(&local(&["20250101_a"]), &history, None);
         assert_eq!(status.entries[0].state.label(), "failed (down)");
-        assert!(status.plan_up(None, false).unwrap().is_empty());
+        assert!(status.plan_up(None, false, false).unwrap().is_empty());
         assert_eq!(status.plan_down(&DownTarget::Steps(1)).unwrap(), [id("20250101_a")]);
+    }
+
+    #[test]
+    fn an_applied_migration_whose_checksum_changed_is_modified_and_stops_run() {
+        let mut local = local(&["20250101_a", "20250102_b", "20250103_c"]);
+        local[0].checksum = Some("new".into());
+        local[1].checksum = Some("same".into());
+        let mut a = attempt("20250101_a", 1, Direction::Up, AttemptState::Succeeded);
+        a.checksum = Some("old".into());
+        let mut b = attempt("20250102_b", 1, Direction::Up, AttemptState::Succeeded);
+        b.checksum = Some("same".into());
+        let status = Status::derive(&local, &[a, b], None);
+        let states: Vec<_> = status.entries.iter().map(|e| e.state).collect();
+        assert_eq!(states, [MigrationState::Modified, MigrationState::Applied, MigrationState::Pending]);
+        assert!(status.has_work());
+        assert_eq!(status.plan_up(None, false, false), Err(PlanError::Modified(vec![id("20250101_a")])));
+        assert_eq!(status.plan_up(None, false, true).unwrap(), [id("20250103_c")]);
+        assert_eq!(status.plan_down(&DownTarget::Steps(2)).unwrap(), [id("20250102_b"), id("20250101_a")]);
+    }
+
+    #[test]
+    fn history_without_checksums_is_never_modified() {
+        let mut local = local(&["20250101_a"]);
+        local[0].checksum = Some("new".into());
+        let status = Status::derive(&local, &[attempt("20250101_a", 1, Direction::Up, AttemptState::Succeeded)], None);
+        assert_eq!(status.entries[0].state, MigrationState::Applied);
     }
 }

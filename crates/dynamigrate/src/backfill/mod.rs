@@ -124,3 +124,9 @@ impl ScanReport {
         self.counts.scanned as f64 / (self.duration_ms as f64 / 1000.0).max(1e-3)
     }
 }
+
+/// The table's key attributes, partition key first, from DescribeTable: for transforms that must
+/// tell a whole item from a patch (a script's answer holding the whole key is a whole item).
+pub async fn key_names(client: &Client, table: &str) -> Result<Vec<String>, crate::Error> {
+    Ok(table::describe(client, table).await?.key_names)
+}

@@ -15,6 +15,8 @@ enum Shape {
     Count(u64),
     Flag,
     Map,
+    /// A list of strings.
+    Texts,
     OneOf(&'static [&'static str]),
 }
 
@@ -42,7 +44,7 @@ const LOCK: [Field; 6] = [
     ("command", Shape::Text, REQUIRED),
 ];
 
-const ATTEMPT: [Field; 18] = [
+const ATTEMPT: [Field; 20] = [
     ("migration_id", Shape::Text, REQUIRED),
     ("attempt", U32, REQUIRED),
     ("direction", Shape::OneOf(&["up", "down"]), REQUIRED),
@@ -55,6 +57,8 @@ const ATTEMPT: [Field; 18] = [
     ("items_processed", U64, OPTIONAL),
     ("items_modified", U64, OPTIONAL),
     ("error", Shape::Text, OPTIONAL),
+    ("checksum", Shape::Text, OPTIONAL),
+    ("allowed_modified", Shape::Texts, OPTIONAL),
     ("run_id", Shape::Text, REQUIRED),
     ("owner", Shape::Text, REQUIRED),
     ("host", Shape::Text, REQUIRED),
@@ -103,6 +107,8 @@ fn fits(value: &AttributeValue, shape: Shape) -> Result<(), String> {
         (Shape::Text, AttributeValue::S(_))
         | (Shape::Flag, AttributeValue::Bool(_))
         | (Shape::Map, AttributeValue::M(_)) => Ok(()),
+        (Shape::Texts, AttributeValue::L(values)) if values.iter().all(|v| v.is_s()) => Ok(()),
+        (Shape::Texts, other) => Err(format!("is {}, not a list of strings", shown(other))),
         (Shape::Count(max), AttributeValue::N(n)) => match n.parse::<u64>() {
             Ok(count) if count <= max => Ok(()),
             _ => Err(format!("is {n}, not a whole number from 0 to {max}")),

@@ -53,6 +53,8 @@ struct LockedRun<'a> {
     direction: Direction,
     token: CancellationToken,
     settings: &'a BackfillSettings,
+    /// Applied migrations whose code changed, which the plan was allowed to go past.
+    modified: Vec<MigrationId>,
 }
 
 pub struct Runner {
@@ -128,7 +130,7 @@ impl Runner {
     /// What `run` would apply now (read-only; the real run plans again under the lock).
     pub async fn plan_up(&self, options: &RunOptions) -> Result<Vec<PlannedMigration>, Error> {
         let status = self.status().await?.status;
-        let ids = status.plan_up(options.to.as_ref(), options.ignore_missing)?;
+        let ids = status.plan_up(options.to.as_ref(), options.ignore_missing, options.allow_modified)?;
         Ok(self.describe(&ids))
     }
 
@@ -148,7 +150,8 @@ impl Runner {
     }
 
     pub async fn run(&self, options: &RunOptions) -> Result<RunReport, Error> {
-        let plan = |status: &Status| status.plan_up(options.to.as_ref(), options.ignore_missing);
+        let plan =
+            |status: &Status| status.plan_up(options.to.as_ref(), options.ignore_missing, options.allow_modified);
         self.start(Direction::Up, options.dry_run, options.wait, &options.backfill, plan).await
     }
 
@@ -238,8 +241,9 @@ impl Runner {
             Direction::Down => "down",
         };
         let lease = self.lock().acquire(command, wait, token.clone()).await?;
-        let run = LockedRun { ledger: &ledger, fence: lease.fence().clone(), table, direction, token, settings };
-        let result = self.run_planned(&run, &plan).await;
+        let fence = lease.fence().clone();
+        let mut run = LockedRun { ledger: &ledger, fence, table, direction, token, settings, modified: Vec::new() };
+        let result = self.run_planned(&mut run, &plan).await;
         let released = lease.release().await;
         let report = result?;
         released?;
@@ -248,13 +252,15 @@ impl Runner {
 
     async fn run_planned(
         &self,
-        run: &LockedRun<'_>,
+        run: &mut LockedRun<'_>,
         plan: &impl Fn(&Status) -> Result<Vec<MigrationId>, PlanError>,
     ) -> Result<RunReport, Error> {
         // Plan again under the lock: the history may have moved since the caller looked.
         let latest = run.ledger.latest_attempts().await?;
         let status = Status::derive(&self.migrations.summaries(), &latest, Some(&self.identity.run_id));
         let ids = plan(&status)?;
+        run.modified = status.modified();
+        let run = &*run;
         // Every attempt number is settled before the first migration runs: a migration out of
         // numbers stops the run before anything was done, not half-way.
         let numbered = ids.iter().map(|id| Ok((id, next_attempt(&latest, id)?))).collect::<Result<Vec<_>, Error>>()?;
@@ -306,6 +312,8 @@ impl Runner {
             items_processed: 0,
             items_modified: 0,
             error: None,
+            checksum: migration.checksum(),
+            allowed_modified: run.modified.clone(),
             ran_by: self.identity.clone(),
         };
         run.ledger.write_attempt(&attempt, &run.fence).await?;

@@ -40,6 +40,8 @@ pub struct RunOptions {
     pub wait: Duration,
     /// Run even though the history has applied migrations this binary lacks.
     pub ignore_missing: bool,
+    /// Run even though applied migrations changed since they ran (recorded in the attempts).
+    pub allow_modified: bool,
     /// Backfill knobs from the command line and the stage; they win over the migration's own.
     pub backfill: BackfillSettings,
 }

@@ -1,0 +1,257 @@
+//! The operations of a TOML migration, applied in order to each item, and the exact inverses
+//! `down` is derived from. Pure; unit-tested here.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use dynamigrate::{Change, Item};
+use serde_json::Value;
+
+use crate::value::literal;
+
+/// One step of a TOML migration's `up` or `down`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Sets the attribute, whatever it held.
+    Set {
+        attribute: String,
+        value: AttributeValue,
+    },
+    /// Sets the attribute only where it is missing.
+    Default {
+        attribute: String,
+        value: AttributeValue,
+    },
+    /// Sets an attribute that must be missing (or already hold this value): undone by `remove`.
+    Add {
+        attribute: String,
+        value: AttributeValue,
+    },
+    Remove {
+        attribute: String,
+    },
+    /// Moves a value to a new name that must be free (or already hold the same value).
+    Rename {
+        from: String,
+        to: String,
+    },
+    /// Copies a value to a new name that must be free (or already hold the same value).
+    Copy {
+        from: String,
+        to: String,
+    },
+    /// Sets the version attribute.
+    Version {
+        attribute: String,
+        value: u64,
+    },
+}
+
+const VERBS: [&str; 7] = ["set", "default", "add", "remove", "rename", "copy", "version"];
+
+impl Op {
+    /// Reads one operation (`{ set = "a", value = 1 }`, `{ rename = "a", to = "b" }`, ...); `at`
+    /// names it in errors; `version_attribute` is the attribute `{ version = N }` sets.
+    pub fn parse(entry: &Value, at: &str, version_attribute: &str) -> Result<Self, String> {
+        let Value::Object(fields) = entry else {
+            return Err(format!("{at}: an operation is a table, e.g. {{ set = \"status\", value = \"active\" }}"));
+        };
+        let verbs: Vec<&str> = VERBS.iter().copied().filter(|v| fields.contains_key(*v)).collect();
+        let [verb] = verbs[..] else {
+            return Err(format!("{at}: name exactly one operation of {}; found {}", VERBS.join(", "), verbs.len()));
+        };
+        let allowed: &[&str] = match verb {
+            "set" | "default" | "add" => &["value"],
+            "rename" | "copy" => &["to"],
+            _ => &[],
+        };
+        if let Some(extra) = fields.keys().find(|k| *k != verb && !allowed.contains(&k.as_str())) {
+            return Err(format!("{at}: `{extra}` does not belong to a `{verb}` operation"));
+        }
+        let name = |key: &str| match fields.get(key) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+            _ => Err(format!("{at}: `{key}` must name an attribute")),
+        };
+        let value = || {
+            let raw = fields.get("value").ok_or_else(|| format!("{at}: `{verb}` needs a `value`"))?;
+            literal(raw, &format!("{at}.value"))
+        };
+        Ok(match verb {
+            "set" => Op::Set { attribute: name(verb)?, value: value()? },
+            "default" => Op::Default { attribute: name(verb)?, value: value()? },
+            "add" => Op::Add { attribute: name(verb)?, value: value()? },
+            "remove" => Op::Remove { attribute: name(verb)? },
+            "rename" => Op::Rename { from: name(verb)?, to: name("to")? },
+            "copy" => Op::Copy { from: name(verb)?, to: name("to")? },
+            _ => match fields.get("version").and_then(Value::as_u64) {
+                Some(value) => Op::Version { attribute: version_attribute.to_string(), value },
+                None => return Err(format!("{at}: `version` must be a whole number, e.g. {{ version = 2 }}")),
+            },
+        })
+    }
+
+    /// The operation that undoes this one exactly, when there is one.
+    pub fn inverse(&self) -> Option<Op> {
+        match self {
+            Op::Rename { from, to } => Some(Op::Rename { from: to.clone(), to: from.clone() }),
+            Op::Add { attribute, .. } | Op::Copy { to: attribute, .. } => {
+                Some(Op::Remove { attribute: attribute.clone() })
+            }
+            _ => None,
+        }
+    }
+
+    fn apply(&self, item: &mut Item) -> Result<(), String> {
+        match self {
+            Op::Set { attribute, value } => {
+                item.insert(attribute.clone(), value.clone());
+            }
+            Op::Default { attribute, value } => {
+                item.entry(attribute.clone()).or_insert_with(|| value.clone());
+            }
+            Op::Add { attribute, value } => place(item, attribute, value.clone(), "add")?,
+            Op::Remove { attribute } => {
+                item.remove(attribute);
+            }
+            Op::Rename { from, to } => {
+                if let Some(value) = item.get(from).cloned() {
+                    place(item, to, value, "rename")?;
+                    item.remove(from);
+                }
+            }
+            Op::Copy { from, to } => {
+                if let Some(value) = item.get(from).cloned() {
+                    place(item, to, value, "copy")?;
+                }
+            }
+            Op::Version { attribute, value } => {
+                item.insert(attribute.clone(), AttributeValue::N(value.to_string()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Puts `value` under a name that must be free: overwriting another value would lose it, and
+/// would make the inverse inexact. The same value already there is fine (a re-run).
+fn place(item: &mut Item, name: &str, value: AttributeValue, verb: &str) -> Result<(), String> {
+    match item.get(name) {
+        Some(existing) if existing != &value => {
+            Err(format!("{verb}: {name} already holds another value; use set to overwrite it deliberately"))
+        }
+        _ => {
+            item.insert(name.to_string(), value);
+            Ok(())
+        }
+    }
+}
+
+/// Every operation in order: the whole new item (the engine writes only what differs).
+pub fn apply_all(ops: &[Op], item: &Item) -> Result<Change, String> {
+    let mut new = item.clone();
+    for op in ops {
+        op.apply(&mut new)?;
+    }
+    Ok(Change::Put(new))
+}
+
+/// The derived `down`: each operation's inverse, in reverse order; None if one has none.
+pub fn inverse_all(ops: &[Op]) -> Option<Vec<Op>> {
+    ops.iter().rev().map(Op::inverse).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> AttributeValue {
+        AttributeValue::S(v.into())
+    }
+
+    fn item() -> Item {
+        Item::from([("pk".into(), s("A")), ("old".into(), s("x")), ("email".into(), s("e@x"))])
+    }
+
+    fn op(toml_text: &str) -> Result<Op, String> {
+        let table: toml::Table = toml::from_str(&format!("op = {toml_text}")).unwrap();
+        Op::parse(&serde_json::to_value(&table["op"]).unwrap(), "up[0]", "version")
+    }
+
+    fn after(ops: &[Op], item: &Item) -> Item {
+        match apply_all(ops, item).unwrap() {
+            Change::Put(new) => new,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_operation_parses_and_applies() {
+        let ops: Vec<Op> = [
+            "{ set = \"status\", value = \"active\" }",
+            "{ default = \"email\", value = \"none\" }",
+            "{ default = \"tier\", value = 1 }",
+            "{ add = \"meta\", value = { tags = [] } }",
+            "{ rename = \"old\", to = \"new\" }",
+            "{ copy = \"email\", to = \"contact\" }",
+            "{ remove = \"gone\" }",
+            "{ version = 2 }",
+        ]
+        .iter()
+        .map(|t| op(t).unwrap())
+        .collect();
+        let new = after(&ops, &item());
+        assert_eq!(new["status"], s("active"));
+        assert_eq!(new["email"], s("e@x"), "default leaves what is there");
+        assert_eq!(new["tier"], AttributeValue::N("1".into()));
+        assert_eq!(new["new"], s("x"));
+        assert!(!new.contains_key("old"));
+        assert_eq!(new["contact"], s("e@x"));
+        assert_eq!(new["version"], AttributeValue::N("2".into()));
+        assert_eq!(new["meta"], AttributeValue::M([("tags".into(), AttributeValue::L(vec![]))].into()));
+    }
+
+    #[test]
+    fn derived_down_undoes_rename_add_and_copy_exactly() {
+        let ups = vec![
+            op("{ rename = \"old\", to = \"new\" }").unwrap(),
+            op("{ add = \"flag\", value = true }").unwrap(),
+            op("{ copy = \"email\", to = \"contact\" }").unwrap(),
+        ];
+        let downs = inverse_all(&ups).unwrap();
+        assert_eq!(after(&downs, &after(&ups, &item())), item());
+        // And running up twice is the same as once.
+        assert_eq!(after(&ups, &after(&ups, &item())), after(&ups, &item()));
+    }
+
+    #[test]
+    fn set_default_remove_and_version_have_no_exact_inverse() {
+        for text in
+            ["{ set = \"a\", value = 1 }", "{ default = \"a\", value = 1 }", "{ remove = \"a\" }", "{ version = 3 }"]
+        {
+            assert_eq!(inverse_all(&[op(text).unwrap()]), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn overwriting_through_add_rename_or_copy_fails_the_item() {
+        let mut taken = item();
+        taken.insert("new".into(), s("other"));
+        let error = apply_all(&[op("{ rename = \"old\", to = \"new\" }").unwrap()], &taken).unwrap_err();
+        assert!(error.contains("new already holds another value"), "{error}");
+    }
+
+    #[test]
+    fn malformed_operations_say_what_is_wrong() {
+        for (text, expected) in [
+            ("{ set = \"a\" }", "needs a `value`"),
+            ("{ set = \"a\", rename = \"b\", value = 1 }", "exactly one operation"),
+            ("{ frobnicate = \"a\" }", "exactly one operation"),
+            ("{ rename = \"a\" }", "`to` must name"),
+            ("{ remove = \"a\", value = 1 }", "`value` does not belong"),
+            ("{ version = \"two\" }", "whole number"),
+            ("{ set = \"\", value = 1 }", "must name an attribute"),
+            ("\"set a\"", "is a table"),
+        ] {
+            let error = op(text).unwrap_err();
+            assert!(error.contains(expected) && error.starts_with("up[0]"), "{text}: {error}");
+        }
+    }
+}

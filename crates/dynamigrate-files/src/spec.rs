@@ -1,0 +1,199 @@
+//! What every migration file says besides its transform: description, table, which items and
+//! the backfill's settings. The TOML form and a script's exports have the same shape; both are
+//! read here from JSON values (TOML converts losslessly). Pure.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use dynamigrate::backfill::Backfill;
+use dynamigrate::{BackfillSettings, Guard};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::value::literal;
+
+/// The version attribute when a file does not name one.
+pub const DEFAULT_VERSION_ATTRIBUTE: &str = "version";
+
+/// A file's description, table, selection and settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileSpec {
+    pub description: String,
+    /// A logical table name from the stage's `[tables]`; the stage's main table when absent.
+    pub table: Option<String>,
+    pub select: Select,
+    pub settings: BackfillSettings,
+    pub guard: Option<Guard>,
+    pub version_attribute: String,
+}
+
+/// Which items: key prefixes, a filter with named values, and a condition on the version.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Select {
+    pub pk_prefix: Option<String>,
+    pub sk_prefix: Option<String>,
+    /// A DynamoDB filter expression, e.g. `#s = :active`.
+    pub filter: Option<String>,
+    /// `#placeholder = "attribute"`.
+    #[serde(default)]
+    pub names: BTreeMap<String, String>,
+    /// `":placeholder" = value`, in the typed literal notation.
+    #[serde(default, skip)]
+    pub values: BTreeMap<String, AttributeValue>,
+    #[serde(default, rename = "values")]
+    raw_values: BTreeMap<String, Value>,
+    /// Only items whose version is below this (items without one count as version 1).
+    pub version_below: Option<u64>,
+    /// Only items at exactly this version.
+    pub version_at: Option<u64>,
+}
+
+/// The keys a file may set at its top level besides its transform.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub description: Option<String>,
+    pub id: Option<String>,
+    pub table: Option<String>,
+    pub version_attribute: Option<String>,
+    pub select: Option<Value>,
+    pub settings: Option<Value>,
+}
+
+impl FileSpec {
+    /// Checks and reads a file's header.
+    pub fn read(header: Header) -> Result<Self, String> {
+        let description = header.description.filter(|d| !d.trim().is_empty());
+        let description = description.ok_or("it has no `description` (one line saying what it does)")?;
+        let select = match header.select {
+            Some(raw) => read_select(raw)?,
+            None => Select::default(),
+        };
+        if select.version_below.is_some() && select.version_at.is_some() {
+            return Err("[select]: give version_below or version_at, not both".into());
+        }
+        let (settings, guard) = match header.settings {
+            Some(raw) => read_settings(raw)?,
+            None => (BackfillSettings::default(), None),
+        };
+        let version_attribute = header.version_attribute.unwrap_or_else(|| DEFAULT_VERSION_ATTRIBUTE.into());
+        Ok(Self { description, table: header.table, select, settings, guard, version_attribute })
+    }
+
+    /// Configures a backfill with this file's selection, guard and settings.
+    pub fn configure(&self, mut backfill: Backfill) -> Backfill {
+        let select = &self.select;
+        if let Some(prefix) = &select.pk_prefix {
+            backfill = backfill.pk_prefix(prefix);
+        }
+        if let Some(prefix) = &select.sk_prefix {
+            backfill = backfill.sk_prefix(prefix);
+        }
+        let mut filters: Vec<String> = select.filter.iter().map(|f| format!("({f})")).collect();
+        let version = |v: u64| AttributeValue::N(v.to_string());
+        if let Some(below) = select.version_below {
+            // No version at all is version 1, so it is below anything above 1.
+            let missing = if below > 1 { "attribute_not_exists(#dm_version) OR " } else { "" };
+            filters.push(format!("({missing}#dm_version < :dm_version)"));
+            backfill = backfill.value_placeholder(":dm_version", version(below));
+        }
+        if let Some(at) = select.version_at {
+            let missing = if at == 1 { "attribute_not_exists(#dm_version) OR " } else { "" };
+            filters.push(format!("({missing}#dm_version = :dm_version)"));
+            backfill = backfill.value_placeholder(":dm_version", version(at));
+        }
+        if select.version_below.is_some() || select.version_at.is_some() {
+            backfill = backfill.name_placeholder("#dm_version", &self.version_attribute);
+        }
+        if !filters.is_empty() {
+            backfill = backfill.filter(filters.join(" AND "));
+        }
+        for (placeholder, attribute) in &select.names {
+            backfill = backfill.name_placeholder(placeholder, attribute);
+        }
+        for (placeholder, value) in &select.values {
+            backfill = backfill.value_placeholder(placeholder, value.clone());
+        }
+        if let Some(guard) = &self.guard {
+            backfill = backfill.guard(guard.clone());
+        }
+        backfill.settings(self.settings.clone())
+    }
+}
+
+fn read_select(raw: Value) -> Result<Select, String> {
+    let mut select: Select = serde_json::from_value(raw).map_err(|e| format!("[select]: {e}"))?;
+    for (placeholder, value) in std::mem::take(&mut select.raw_values) {
+        if !placeholder.starts_with(':') {
+            return Err(format!("[select.values]: {placeholder:?} must start with ':', as in the filter"));
+        }
+        let value = literal(&value, &format!("[select.values] {placeholder}"))?;
+        select.values.insert(placeholder, value);
+    }
+    if let Some(bad) = select.names.keys().find(|n| !n.starts_with('#')) {
+        return Err(format!("[select.names]: {bad:?} must start with '#', as in the filter"));
+    }
+    let uses_placeholders = !select.names.is_empty() || !select.values.is_empty();
+    if uses_placeholders && select.filter.is_none() {
+        return Err("[select]: names and values are the filter's placeholders; give a `filter`".into());
+    }
+    Ok(select)
+}
+
+/// `[settings]`: the backfill knobs (as in a stage of dynamigrate.toml) plus `guard`.
+fn read_settings(raw: Value) -> Result<(BackfillSettings, Option<Guard>), String> {
+    let Value::Object(mut table) = raw else { return Err("[settings] must be a table".into()) };
+    let guard = match table.remove("guard") {
+        Some(raw) => Some(serde_json::from_value::<Guard>(raw).map_err(|_| {
+            "[settings] guard must be \"item\", { version = \"attribute\" } or { attributes = [\"a\", \"b\"] }"
+                .to_string()
+        })?),
+        None => None,
+    };
+    let settings: BackfillSettings =
+        serde_json::from_value(Value::Object(table)).map_err(|e| format!("[settings]: {e}"))?;
+    settings.validate().map_err(|e| format!("[settings]: {e}"))?;
+    Ok((settings, guard))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(toml_text: &str) -> Header {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn a_full_header_reads() {
+        let spec = FileSpec::read(header(
+            "description = \"d\"\ntable = \"orders\"\n[select]\npk_prefix = \"ITEM#\"\nfilter = \"#s = :s\"\n\
+             names = { \"#s\" = \"status\" }\nvalues = { \":s\" = \"ACTIVE\" }\nversion_below = 2\n\
+             [settings]\npage_size = 100\nwrite_mode = \"batch\"\nguard = { version = \"version\" }\n",
+        ))
+        .unwrap();
+        assert_eq!(spec.table.as_deref(), Some("orders"));
+        assert_eq!(spec.select.values[":s"], AttributeValue::S("ACTIVE".into()));
+        assert_eq!(spec.select.version_below, Some(2));
+        assert_eq!(spec.settings.page_size, Some(100));
+        assert_eq!(spec.guard, Some(Guard::Version("version".into())));
+    }
+
+    #[test]
+    fn mistakes_in_a_header_are_named() {
+        for (text, expected) in [
+            ("table = \"t\"", "no `description`"),
+            ("description = \"d\"\n[select]\npk_prefx = \"A\"", "unknown field `pk_prefx`"),
+            ("description = \"d\"\n[select]\nvalues = { \"s\" = 1 }\nfilter = \"x\"", "must start with ':'"),
+            ("description = \"d\"\n[select]\nvalues = { \":s\" = 1 }", "give a `filter`"),
+            ("description = \"d\"\n[select]\nversion_below = 2\nversion_at = 1", "not both"),
+            ("description = \"d\"\n[settings]\npage_size = 0", "page_size"),
+            ("description = \"d\"\n[settings]\nspeed = 1", "unknown field `speed`"),
+            ("description = \"d\"\n[settings]\nguard = \"everything\"", "guard must be"),
+        ] {
+            let error = FileSpec::read(header(text)).unwrap_err();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+    }
+}
