@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 1: builds dynamigrate, starts a private DynamoDB Local, seeds a demo table with the
-# seed scenario's "before" items, and runs the example migration: status, dry run, run, status,
-# and one item before and after.
+# seed scenario's "before" items, and runs the demo's migrations folder (one TypeScript file, one
+# TOML file) with the bare binary: status, dry run, run, status, one item before and after, then
+# `down` of the TOML migration.
 #
 #   scripts/demo.sh [ITEMS]      (default 20000)
 set -euo pipefail
@@ -11,7 +12,7 @@ export DEMO_ITEMS="${1:-20000}"
 source scripts/dynamodb-local.sh
 ddb_install
 echo "== building (release build; the first one compiles the AWS SDK: about 4 minutes) ==" >&2
-cargo build --quiet --release -p dynamigrate-demo --bins
+cargo build --quiet --release -p dynamigrate-cli -p dynamigrate-demo --bins
 
 exec scripts/with-dynamodb-local.sh bash -c '
 set -euo pipefail
@@ -22,7 +23,7 @@ if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
 else
     step() { printf "\n== %s ==\n" "$*"; }
 fi
-migrate() { (set -x; "$bin/dynamigrate-demo" --config examples/demo/dynamigrate.toml --endpoint-url "$DYNAMIGRATE_TEST_ENDPOINT" "$@"); }
+migrate() { (set -x; "$bin/dynamigrate" --config examples/demo/dynamigrate.toml --endpoint-url "$DYNAMIGRATE_TEST_ENDPOINT" "$@"); }
 
 step "seed: demo-items with $DEMO_ITEMS items in the seed scenario'"'"'s before format"
 "$bin/demo-seed" create --table demo-items --items "$DEMO_ITEMS"
@@ -38,6 +39,9 @@ step "status again"
 migrate status
 step "the same item after"
 "$bin/demo-seed" show --table demo-items --pk "ITEM#15"
-step "run again: nothing to do"
+step "down: roll back the newest migration (the TOML one; its down is derived)"
+migrate down
+"$bin/demo-seed" show --table demo-items --pk "ITEM#15"
+step "run again: the rolled-back migration is applied again"
 migrate run
 '

@@ -16,6 +16,7 @@ pub fn for_error(error: &Error) -> Option<&'static str> {
         Error::UnlockRefused(UnlockRefusal::NotExpired { .. }) => "pass --force if that runner is gone",
         Error::UnlockRefused(UnlockRefusal::ChangedHands) => "run `dynamigrate status`",
         Error::Plan(PlanError::Missing(_)) => "pass --ignore-missing to run anyway",
+        Error::Plan(PlanError::Modified(_)) => "pass --allow-modified to go on anyway (the run's attempts record it)",
         Error::Plan(PlanError::UnknownTarget(_) | PlanError::NotApplied(_)) => "check the id given to --to",
         Error::TableNotFound { .. } => "fix --table or the stage's `table`",
         Error::NoTable { .. } => "pass --table or set `table` in the stage",

@@ -34,6 +34,9 @@ pub struct GlobalArgs {
     /// The table migrations work on (overrides the stage's `table`)
     #[arg(long, global = true)]
     pub table: Option<String>,
+    /// The migrations folder [default: the config's migrations_dir, else migrations/ beside the config]
+    #[arg(long, global = true, env = "DYNAMIGRATE_DIR", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
     /// The table holding history, lock and checkpoints [default: dynamigrate_history]
     #[arg(long, global = true, value_name = "TABLE")]
     pub history_table: Option<String>,
@@ -72,6 +75,9 @@ pub enum Command {
         /// Run even though the history has applied migrations this binary does not have
         #[arg(long)]
         ignore_missing: bool,
+        /// Run even though applied migrations changed since they ran (recorded in the attempts)
+        #[arg(long)]
+        allow_modified: bool,
         #[command(flatten)]
         backfill: BackfillSettings,
     },
@@ -90,6 +96,20 @@ pub enum Command {
         wait: WaitArg,
         #[command(flatten)]
         backfill: BackfillSettings,
+    },
+    /// Write a new, dated migration file from a commented template and print its path
+    New {
+        /// What the migration does, e.g. "add metadata field" (also names the file)
+        description: String,
+        /// A TOML migration: declarative operations
+        #[arg(long, group = "form")]
+        toml: bool,
+        /// A JavaScript migration: a transform function
+        #[arg(long, group = "form")]
+        js: bool,
+        /// A TypeScript migration (the default): a typed transform function
+        #[arg(long, group = "form")]
+        ts: bool,
     },
     /// Release the runner lock (another owner's lease needs --force)
     Unlock {

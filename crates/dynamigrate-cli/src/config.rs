@@ -22,6 +22,8 @@ pub struct ConfigFile {
     pub history_table: Option<String>,
     /// Lease length of the runner lock, in seconds.
     pub lease_seconds: Option<u64>,
+    /// The migrations folder, relative to this file [default: migrations, beside it].
+    pub migrations_dir: Option<PathBuf>,
     #[serde(default)]
     pub stages: BTreeMap<String, StageConfig>,
 }

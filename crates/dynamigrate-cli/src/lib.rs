@@ -1,11 +1,22 @@
 //! The dynamigrate command line, as a library: a team's migrations binary hands its migrations to
-//! [`main`] and gets `status`, `run`, `down` and `unlock` with every option.
+//! [`main`] and gets `status`, `run`, `down`, `new` and `unlock` with every option.
 //!
 //! ```no_run
 //! # use dynamigrate::Migration;
 //! # fn my_migrations() -> Vec<Box<dyn Migration>> { Vec::new() }
 //! fn main() -> std::process::ExitCode {
 //!     dynamigrate_cli::main(my_migrations())
+//! }
+//! ```
+//!
+//! The bare `dynamigrate` binary runs the migrations folder instead; a team's binary can run both
+//! (their ids must not collide) with [`App`]:
+//!
+//! ```no_run
+//! # use dynamigrate::Migration;
+//! # fn my_migrations() -> Vec<Box<dyn Migration>> { Vec::new() }
+//! fn main() -> std::process::ExitCode {
+//!     dynamigrate_cli::App::new().migrations(my_migrations()).with_folder().main()
 //! }
 //! ```
 
@@ -16,6 +27,7 @@ pub mod config;
 mod confirm;
 mod contract;
 pub mod exit;
+mod folder;
 mod logging;
 mod output;
 mod render;
@@ -36,19 +48,67 @@ use args::{Cli, Command, LogFormat};
 use config::Overrides;
 use render::{ProgressMode, Renderer};
 
-/// Runs the CLI on this process's arguments with its own Tokio runtime.
+/// Runs the CLI on this process's arguments with compiled-in migrations only.
 pub fn main(migrations: Vec<Box<dyn Migration>>) -> ExitCode {
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime.block_on(run(migrations, std::env::args_os())),
-        Err(e) => {
-            output::error_line(&format!("cannot start the async runtime: {e}"));
-            ExitCode::from(exit::FAILED)
+    App::new().migrations(migrations).main()
+}
+
+/// Runs the CLI on the given arguments (the first is the program name), compiled-in migrations only.
+pub async fn run<I, T>(migrations: Vec<Box<dyn Migration>>, args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    App::new().migrations(migrations).run(args).await
+}
+
+/// Which migrations the command line works with: compiled-in ones, the migrations folder's, or both.
+#[derive(Default)]
+pub struct App {
+    migrations: Vec<Box<dyn Migration>>,
+    folder: bool,
+}
+
+impl App {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Migrations compiled into this binary.
+    pub fn migrations(mut self, migrations: Vec<Box<dyn Migration>>) -> Self {
+        self.migrations.extend(migrations);
+        self
+    }
+
+    /// Also run the migrations folder's files (`--dir`, the config's `migrations_dir`, or
+    /// `migrations/` beside the config).
+    pub fn with_folder(mut self) -> Self {
+        self.folder = true;
+        self
+    }
+
+    /// Runs on this process's arguments with its own Tokio runtime.
+    pub fn main(self) -> ExitCode {
+        match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(self.run(std::env::args_os())),
+            Err(e) => {
+                output::error_line(&format!("cannot start the async runtime: {e}"));
+                ExitCode::from(exit::FAILED)
+            }
         }
+    }
+
+    /// Runs on the given arguments (the first is the program name).
+    pub async fn run<I, T>(self, args: I) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        run_app(self, args).await
     }
 }
 
-/// Runs the CLI on the given arguments (the first is the program name).
-pub async fn run<I, T>(migrations: Vec<Box<dyn Migration>>, args: I) -> ExitCode
+async fn run_app<I, T>(app: App, args: I) -> ExitCode
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -67,7 +127,7 @@ where
     }
     logging::redact_environment();
     logging::init(cli.global.verbose, cli.global.log_format);
-    finish(execute(cli, migrations).await, json)
+    finish(execute(cli, app).await, json)
 }
 
 /// Says how it ended and turns that into the exit code.
@@ -110,11 +170,20 @@ impl From<config::ConfigError> for Failure {
     }
 }
 
-async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Failure> {
-    // Validate the migrations first: a bad id must stop everything before any I/O.
-    let migrations = MigrationSet::new(migrations)?;
+async fn execute(cli: Cli, app: App) -> Result<u8, Failure> {
     let global = &cli.global;
     let file = config::load(global.config.as_deref())?;
+    let folder = folder::locate(global.dir.as_deref(), file.as_ref().map(|(p, f)| (p.as_path(), f)));
+    if let Command::New { description, toml, js, .. } = &cli.command {
+        return new_file(&folder, description, *toml, *js, global.json);
+    }
+    // Every migration is read and checked before any I/O: a bad id or file stops everything.
+    let mut migrations = app.migrations;
+    if app.folder {
+        let files = folder::load(&folder, &migrations).map_err(Failure::invalid)?;
+        migrations.extend(files.into_iter().map(|f| Box::new(f) as Box<dyn Migration>));
+    }
+    let migrations = MigrationSet::new(migrations)?;
     let overrides = Overrides {
         table: global.table.clone(),
         region: global.region.clone(),
@@ -154,8 +223,9 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
             }
             Ok(if check && report.status.has_work() { exit::CHECK_FOUND_WORK } else { exit::OK })
         }
-        Command::Run { dry_run, to, wait, ignore_missing, .. } => {
-            let options = RunOptions { to, dry_run, wait: Duration::from_secs(wait.wait), ignore_missing, backfill };
+        Command::Run { dry_run, to, wait, ignore_missing, allow_modified, .. } => {
+            let wait = Duration::from_secs(wait.wait);
+            let options = RunOptions { to, dry_run, wait, ignore_missing, allow_modified, backfill };
             confirm_if_asked(&stage, global.yes || dry_run, "apply", runner.plan_up(&options)).await?;
             let _interrupt = signals::stop_on_signal(runner.shutdown_token(), "run");
             Ok(print_run(&runner.run(&options).await?, json))
@@ -167,6 +237,7 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
             let _interrupt = signals::stop_on_signal(runner.shutdown_token(), "down");
             Ok(print_run(&runner.down(&options).await?, json))
         }
+        Command::New { .. } => unreachable!("handled before any I/O"),
         Command::Unlock { force } => {
             let outcome = runner.unlock(force).await?;
             if json {
@@ -177,6 +248,28 @@ async fn execute(cli: Cli, migrations: Vec<Box<dyn Migration>>) -> Result<u8, Fa
             Ok(exit::OK)
         }
     }
+}
+
+/// `new`: writes a dated migration file from a template into the folder and prints its path.
+fn new_file(folder: &folder::Folder, description: &str, toml: bool, js: bool, json: bool) -> Result<u8, Failure> {
+    use dynamigrate_files::{scaffold, Kind};
+    let kind = match (toml, js) {
+        (true, _) => Kind::Toml,
+        (_, true) => Kind::Script(dynamigrate_script::Language::JavaScript),
+        _ => Kind::Script(dynamigrate_script::Language::TypeScript),
+    };
+    let today: String = dynamigrate::clock::rfc3339(dynamigrate::clock::now_ms())
+        .chars()
+        .take(10)
+        .filter(char::is_ascii_digit)
+        .collect();
+    let path = scaffold::write(&folder.dir, description, kind, &today).map_err(Failure::invalid)?;
+    if json {
+        output::json(&serde_json::json!({ "path": path }));
+    } else {
+        println!("{}", path.display());
+    }
+    Ok(exit::OK)
 }
 
 /// The command line's backfill knobs over the stage's, checked before anything runs.

@@ -1,6 +1,7 @@
-//! `dynamigrate`: the command line with no compiled-in migrations. `status` and `unlock` work on
-//! any history table; migrations come from a team's own binary built on `dynamigrate_cli::main`.
+//! `dynamigrate`: the command line running the migrations folder (`migrations/` beside the
+//! config, or `--dir`): TOML, JavaScript and TypeScript files, no compile needed. A team with Rust
+//! migrations builds its own binary on `dynamigrate_cli::main` or `dynamigrate_cli::App`.
 
 fn main() -> std::process::ExitCode {
-    dynamigrate_cli::main(Vec::new())
+    dynamigrate_cli::App::new().with_folder().main()
 }

@@ -42,8 +42,14 @@ pub fn status(report: &StatusReport) {
             let took = a.duration_ms.map_or(String::new(), |ms| format!(" {:.1}s", ms as f64 / 1000.0));
             format!("#{} {}{took}", a.attempt, a.started_at)
         });
-        let _ =
-            writeln!(out, "  {:<width$}  {:<19}  {:<34}  {}", entry.id, entry.state.label(), last, entry.description);
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:<19}  {:<34}  {}",
+            entry.id.as_str(),
+            entry.state.label(),
+            last,
+            entry.description
+        );
         if let Some(error) = entry.last_attempt.as_ref().and_then(|a| a.error.as_ref()) {
             if entry.state != MigrationState::Applied {
                 let _ = writeln!(out, "  {:<width$}  error: {error}", "");
@@ -53,9 +59,13 @@ pub fn status(report: &StatusReport) {
     let status = &report.status;
     let failed = status.entries.iter().filter(|e| matches!(e.state, MigrationState::Failed(_))).count();
     let interrupted = status.entries.iter().filter(|e| matches!(e.state, MigrationState::Interrupted(_))).count();
+    let modified = match status.count(MigrationState::Modified) {
+        0 => String::new(),
+        n => format!(", {n} modified since applied"),
+    };
     let _ = writeln!(
         out,
-        "{} applied, {} pending, {failed} failed, {interrupted} interrupted, {} missing",
+        "{} applied, {} pending, {failed} failed, {interrupted} interrupted, {} missing{modified}",
         status.count(MigrationState::Applied),
         status.count(MigrationState::Pending),
         status.count(MigrationState::Missing),

@@ -61,7 +61,7 @@ impl FileMigration {
         };
         let backfill = self.spec.configure(ctx.backfill().table(table));
         let summary = backfill.run_shared(transform).await?;
-        Ok(Outcome::succeeded(summary.counts.processed, summary.counts.modified))
+        Ok(summary.outcome())
     }
 }
 

@@ -90,24 +90,27 @@ impl FileSpec {
         if let Some(prefix) = &select.sk_prefix {
             backfill = backfill.sk_prefix(prefix);
         }
-        let mut filters: Vec<String> = select.filter.iter().map(|f| format!("({f})")).collect();
+        let mut filters: Vec<String> = select.filter.iter().cloned().collect();
         let version = |v: u64| AttributeValue::N(v.to_string());
         if let Some(below) = select.version_below {
             // No version at all is version 1, so it is below anything above 1.
             let missing = if below > 1 { "attribute_not_exists(#dm_version) OR " } else { "" };
-            filters.push(format!("({missing}#dm_version < :dm_version)"));
+            filters.push(format!("{missing}#dm_version < :dm_version"));
             backfill = backfill.value_placeholder(":dm_version", version(below));
         }
         if let Some(at) = select.version_at {
             let missing = if at == 1 { "attribute_not_exists(#dm_version) OR " } else { "" };
-            filters.push(format!("({missing}#dm_version = :dm_version)"));
+            filters.push(format!("{missing}#dm_version = :dm_version"));
             backfill = backfill.value_placeholder(":dm_version", version(at));
         }
         if select.version_below.is_some() || select.version_at.is_some() {
             backfill = backfill.name_placeholder("#dm_version", &self.version_attribute);
         }
-        if !filters.is_empty() {
-            backfill = backfill.filter(filters.join(" AND "));
+        // DynamoDB refuses redundant parentheses, and the scan wraps the filter in its own.
+        match filters.len() {
+            0 => {}
+            1 => backfill = backfill.filter(filters.remove(0)),
+            _ => backfill = backfill.filter(filters.iter().map(|f| format!("({f})")).collect::<Vec<_>>().join(" AND ")),
         }
         for (placeholder, attribute) in &select.names {
             backfill = backfill.name_placeholder(placeholder, attribute);

@@ -121,9 +121,16 @@ impl Error {
     /// Wraps an SDK error with what we were doing, keeping the whole cause chain in the message.
     pub fn aws<E>(context: impl Into<String>, error: E) -> Self
     where
-        E: std::error::Error + 'static,
+        E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
     {
-        Self::Aws { context: context.into(), message: aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string() }
+        // DynamoDB's answer in its own words ("ValidationException: ..."); the SDK's full context
+        // (with the raw response) only when the service said nothing, e.g. a connection error.
+        let message = match (error.code(), error.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.to_string(),
+            _ => aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string(),
+        };
+        Self::Aws { context: context.into(), message }
     }
 
     /// A request the SDK's builder refused: only our own code can build one wrong.
