@@ -8,5 +8,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/dynamodb-local.sh
 ddb_install
 # Build everything first: inside the private network namespace nothing reaches the registries.
+cargo build --workspace --locked --bins   # the bare `dynamigrate` binary, which the tests run
 cargo test --workspace --locked --no-run
 exec scripts/with-dynamodb-local.sh cargo test --workspace --locked --offline "$@"

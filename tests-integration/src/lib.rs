@@ -4,6 +4,7 @@
 
 pub mod backfills;
 pub mod bad;
+pub mod files;
 pub mod fixtures;
 pub mod planted;
 pub mod proxy;
@@ -299,7 +300,12 @@ impl World {
 
     /// The fixture binary with this world's credentials and region but no arguments.
     pub fn bare_command(&self) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(fixture_binary());
+        Self::program(&fixture_binary())
+    }
+
+    /// `binary` with the tests' dummy credentials and region, no config and no stage from outside.
+    pub fn program(binary: &std::path::Path) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(binary);
         command
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", ACCESS_KEY)

@@ -308,3 +308,71 @@ async fn a_migration_out_of_attempt_numbers_stops_the_run_before_anything_is_don
     let cases = vec![Case::new("attempt 999999 failed", &["run"], 2, "the most the history can number")];
     check_all(&world, cases).await;
 }
+
+/// Each bad migration file is a case of its own: exit 2, the file and its problem named, nothing
+/// written (the fixture binary here reads the folder, as the bare binary does).
+#[tokio::test]
+async fn bad_migration_files_are_refused_each_with_its_problem() {
+    let world = World::new().await;
+    let files: [(&'static str, &str, &str, &'static str); 14] = [
+        ("bad date", "20251301-bad-month.ts", "export function transform() {}", "month must be 01 to 12"),
+        ("unknown extension", "20250101-x.py", "", "unknown extension .py"),
+        ("two dots", "20250101-x.test.ts", "", "one dot"),
+        ("upper case", "20250101-Add-Field.toml", "", "invalid migration id"),
+        ("TOML syntax", "20250101-x.toml", "description = ", "TOML parse error"),
+        ("TOML without up", "20250101-x.toml", "description = \"d\"", "no `up`"),
+        (
+            "TOML unknown key",
+            "20250101-x.toml",
+            "description = \"d\"\nup = [{ remove = \"a\" }]\nspeed = 3",
+            "unknown field `speed`",
+        ),
+        (
+            "TOML bad literal",
+            "20250101-x.toml",
+            "description = \"d\"\nup = [{ set = \"a\", value = { N = \"1e999\" } }]",
+            "outside the range",
+        ),
+        (
+            "TOML bad setting",
+            "20250101-x.toml",
+            "description = \"d\"\nup = [{ remove = \"a\" }]\n[settings]\nconcurrency = 0",
+            "concurrency = 0",
+        ),
+        (
+            "id inside disagrees",
+            "20250101-x.toml",
+            "id = \"20250101_y\"\ndescription = \"d\"\nup = [{ remove = \"a\" }]",
+            "does not match the file name",
+        ),
+        ("script syntax", "20250101-x.js", "export function transform( {", "line 1"),
+        (
+            "script import",
+            "20250101-x.js",
+            "import x from 'y';\nexport function transform() {}",
+            "import is not available",
+        ),
+        ("script without transform", "20250101-x.ts", "export const description = 'd';", "no `transform`"),
+        (
+            "script throws at load",
+            "20250101-x.js",
+            "throw new Error('at load');\nexport function transform() {}",
+            "at load",
+        ),
+    ];
+    let mut folders = Vec::new();
+    let mut cases = Vec::new();
+    for (name, file, text, says) in files {
+        let folder = dynamigrate_tests::files::Folder::new();
+        folder.write(file, text);
+        let dir = folder.dir.display().to_string();
+        cases.push(Case::new(name, &["--dir", &dir, "run"], 2, says).env("FIXTURE_WITH_FOLDER", "1"));
+        folders.push(folder);
+    }
+    let missing = std::env::temp_dir().join(unique_name("no-such-folder")).display().to_string();
+    cases.push(
+        Case::new("named folder missing", &["--dir", &missing, "run"], 2, "does not exist")
+            .env("FIXTURE_WITH_FOLDER", "1"),
+    );
+    check_all(&world, cases).await;
+}

@@ -59,7 +59,7 @@ impl FileMigration {
                 Arc::new(script.transform(entry, key_names, info))
             }
         };
-        let backfill = self.spec.configure(ctx.backfill().table(table));
+        let backfill = self.spec.configure(ctx.backfill().table(table), entry == Entry::Up);
         let summary = backfill.run_shared(transform).await?;
         Ok(summary.outcome())
     }

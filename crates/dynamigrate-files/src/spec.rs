@@ -81,8 +81,9 @@ impl FileSpec {
         Ok(Self { description, table: header.table, select, settings, guard, version_attribute })
     }
 
-    /// Configures a backfill with this file's selection, guard and settings.
-    pub fn configure(&self, mut backfill: Backfill) -> Backfill {
+    /// Configures a backfill with this file's selection, guard and settings. The version
+    /// condition narrows `up` only: the items a `down` must undo are the ones `up` moved past it.
+    pub fn configure(&self, mut backfill: Backfill, up: bool) -> Backfill {
         let select = &self.select;
         if let Some(prefix) = &select.pk_prefix {
             backfill = backfill.pk_prefix(prefix);
@@ -92,18 +93,19 @@ impl FileSpec {
         }
         let mut filters: Vec<String> = select.filter.iter().cloned().collect();
         let version = |v: u64| AttributeValue::N(v.to_string());
-        if let Some(below) = select.version_below {
+        let (version_below, version_at) = if up { (select.version_below, select.version_at) } else { (None, None) };
+        if let Some(below) = version_below {
             // No version at all is version 1, so it is below anything above 1.
             let missing = if below > 1 { "attribute_not_exists(#dm_version) OR " } else { "" };
             filters.push(format!("{missing}#dm_version < :dm_version"));
             backfill = backfill.value_placeholder(":dm_version", version(below));
         }
-        if let Some(at) = select.version_at {
+        if let Some(at) = version_at {
             let missing = if at == 1 { "attribute_not_exists(#dm_version) OR " } else { "" };
             filters.push(format!("{missing}#dm_version = :dm_version"));
             backfill = backfill.value_placeholder(":dm_version", version(at));
         }
-        if select.version_below.is_some() || select.version_at.is_some() {
+        if version_below.is_some() || version_at.is_some() {
             backfill = backfill.name_placeholder("#dm_version", &self.version_attribute);
         }
         // DynamoDB refuses redundant parentheses, and the scan wraps the filter in its own.

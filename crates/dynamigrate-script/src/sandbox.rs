@@ -11,6 +11,8 @@ use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, Object, Runt
 use crate::Limits;
 
 const PRELUDE: &str = include_str!("prelude.js");
+/// The prelude's name in stack traces: frames in it are ours, not the script's, and are not shown.
+const PRELUDE_NAME: &str = "dynamigrate-prelude";
 
 /// Freezes every object reachable from the global object and a few intrinsics that are not, so
 /// nothing a script does to a built-in or a global survives into the next item.
@@ -75,7 +77,10 @@ impl Sandbox {
             .catch(&ctx)
             .map_err(|e| describe(e, limits))?;
             ctx.globals().set("__dynamigrate_log", log).catch(&ctx).map_err(|e| describe(e, limits))?;
-            ctx.eval::<(), _>(PRELUDE).catch(&ctx).map_err(|e| describe(e, limits))?;
+            let mut options = rquickjs::context::EvalOptions::default();
+            options.global = true;
+            options.filename = Some(PRELUDE_NAME.into());
+            ctx.eval_with_options::<(), _>(PRELUDE, options).catch(&ctx).map_err(|e| describe(e, limits))?;
             ctx.globals().remove("__dynamigrate_log").catch(&ctx).map_err(|e| describe(e, limits))?;
             let mut options = rquickjs::context::EvalOptions::default();
             options.global = true;
@@ -120,7 +125,11 @@ pub(crate) fn describe(error: CaughtError<'_>, limits: Limits) -> String {
         CaughtError::Exception(exception) => {
             let message = exception.message().unwrap_or_default();
             let stack = exception.stack().unwrap_or_default();
-            let at = stack.lines().map(str::trim).find(|l| l.starts_with("at ")).unwrap_or("");
+            let at = stack
+                .lines()
+                .map(str::trim)
+                .find(|l| l.starts_with("at ") && !l.contains(PRELUDE_NAME) && !l.contains("(native)"))
+                .unwrap_or("");
             interpret(&message, limits, at)
         }
         // QuickJS throws null when it cannot even allocate the out-of-memory error.

@@ -1,0 +1,76 @@
+//! Migration folders for the tests: a fresh folder per test, and the bare `dynamigrate` binary
+//! (which runs the folder) on a [`World`](crate::World).
+
+use std::path::{Path, PathBuf};
+
+use crate::{endpoint, finish, unique_name, Ran, World};
+
+/// A migrations folder of its own, removed at the end of the test.
+pub struct Folder {
+    pub dir: PathBuf,
+}
+
+impl Folder {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(unique_name("migrations"));
+        std::fs::create_dir_all(&dir).expect("create migrations folder");
+        Self { dir }
+    }
+
+    /// Writes (or overwrites) one file.
+    pub fn write(&self, name: &str, text: &str) -> &Self {
+        std::fs::write(self.dir.join(name), text).expect("write migration file");
+        self
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+impl Default for Folder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The bare binary, built by `cargo build --bins` (scripts/test.sh does).
+pub fn bare_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
+    let binary = dir.join(format!("dynamigrate{}", std::env::consts::EXE_SUFFIX));
+    assert!(binary.exists(), "{} is missing: build with `cargo build --workspace --bins`", binary.display());
+    binary
+}
+
+impl World {
+    /// The bare `dynamigrate` binary on this world, reading migrations from `dir`.
+    pub async fn files(&self, dir: &Path, args: &[&str]) -> Ran {
+        self.files_with(dir, args, &[]).await
+    }
+
+    pub async fn files_with(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
+        let mut command = World::program(&bare_binary());
+        command
+            .arg("--endpoint-url")
+            .arg(endpoint())
+            .arg("--table")
+            .arg(&self.table)
+            .arg("--history-table")
+            .arg(&self.history)
+            .arg("--dir")
+            .arg(dir)
+            .args(args)
+            .envs(env.iter().copied());
+        if let Some(config) = &self.config {
+            command.arg("--config").arg(config);
+        }
+        finish(command.spawn().expect("spawn dynamigrate")).await
+    }
+}
