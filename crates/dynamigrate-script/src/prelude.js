@@ -50,6 +50,24 @@
   Object.defineProperty(RealDate.prototype, "constructor", { value: SandboxDate });
   RealDate.now = noClock;
 
+  // QuickJS's array built-ins loop over `length` in C without polling the interrupt handler, so
+  // `new Array(1e9).join()` would run for minutes past the time limit. No array that fits in the
+  // memory limit is this long unless it is sparse: refuse such lengths before the loop starts.
+  const MAX_LENGTH = 1 << 24;
+  for (const name of Object.getOwnPropertyNames(Array.prototype)) {
+    const original = Array.prototype[name];
+    if (typeof original !== "function" || name === "constructor") continue;
+    const guarded = {
+      [name](...args) {
+        if (this !== null && this !== undefined && this.length > MAX_LENGTH) {
+          throw new RangeError(`${name} on an array of length ${this.length}: migration scripts work on arrays of at most ${MAX_LENGTH} elements`);
+        }
+        return original.apply(this, args);
+      },
+    }[name];
+    Object.defineProperty(Array.prototype, name, { value: guarded, writable: true, configurable: true });
+  }
+
   const denied = (name, what) => ({
     get() {
       throw new Error(`${name} is not available: migration scripts run in a sandbox with no ${what}`);

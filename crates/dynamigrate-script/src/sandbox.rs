@@ -38,9 +38,8 @@ pub(crate) const FACTORY: &str = "__dynamigrate_factory";
 
 /// An interpreter with a migration's factory compiled into it.
 pub(crate) struct Sandbox {
-    // Field order matters: the context must be dropped before its runtime.
+    /// Holds its runtime (QuickJS frees the runtime after its last context).
     pub context: Context,
-    runtime: Runtime,
     deadline: Arc<AtomicU64>,
     epoch: Instant,
     limits: Limits,
@@ -61,7 +60,7 @@ impl Sandbox {
             epoch.elapsed().as_nanos() as u64 > watched.load(Ordering::Relaxed)
         })));
         let context = Context::full(&runtime).map_err(|e| format!("starting the script engine: {e}"))?;
-        let sandbox = Self { context, runtime, deadline, epoch, limits };
+        let sandbox = Self { context, deadline, epoch, limits };
         sandbox.load(factory_code, file)?;
         Ok(sandbox)
     }
@@ -94,16 +93,14 @@ impl Sandbox {
         })
     }
 
-    /// Runs `f` in the interpreter with the per-item deadline armed, then collects garbage if the
-    /// script left much behind (cycles are not freed by reference counting).
+    /// Runs `f` in the interpreter with the per-item deadline armed. Garbage (cycles, which
+    /// reference counting does not free) is left to QuickJS's own threshold-driven collector:
+    /// measuring the heap after each item walks all of it and cost more than the item itself.
     pub fn with_deadline<R>(&self, limit: Duration, f: impl FnOnce(Ctx<'_>) -> R) -> R {
         let until = self.epoch.elapsed() + limit;
         self.deadline.store(until.as_nanos() as u64, Ordering::Relaxed);
         let result = self.context.with(f);
         self.deadline.store(u64::MAX, Ordering::Relaxed);
-        if self.runtime.memory_usage().malloc_size as usize > self.limits.memory_bytes / 2 {
-            self.runtime.run_gc();
-        }
         result
     }
 

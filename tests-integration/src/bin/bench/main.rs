@@ -7,6 +7,7 @@
 //!         [--page N] [--rate-mode adaptive|fixed]
 //!   bench worker VARIANT TABLE      (one measured run in its own process)
 //!   bench seed TABLE ITEMS          (a seeded table, for profiling one worker by hand)
+//!   bench transform-cost [ITEMS]    (each transform's own µs per item: closure, TypeScript, TOML)
 //!
 //! Each variant runs in a child process that reports its own CPU time (getrusage) and peak RSS
 //! (VmHWM), so the numbers are the client's alone.
@@ -26,11 +27,38 @@ use dynamigrate_tests::{
 use serde_json::json;
 use tokio::task::JoinSet;
 
+mod files;
 mod raw;
 
 use raw::raw_loop;
 
-const VARIANTS: [&str; 4] = ["raw-update", "dynamigrate-update", "raw-batch", "dynamigrate-batch"];
+const VARIANTS: [&str; 10] = [
+    "raw-update",
+    "dynamigrate-update",
+    "raw-batch",
+    "dynamigrate-batch",
+    // Migration files against the same backfill as a Rust closure (see files.rs).
+    "script-update",
+    "script-batch",
+    "constant-update",
+    "toml-update",
+    "constant-batch",
+    "toml-batch",
+];
+
+/// Without --only: the engine against the raw loop. `--only files`: the file variants and their
+/// closure twins; any other word: the variants whose name contains it.
+fn chosen(only: Option<&str>) -> Vec<&'static str> {
+    VARIANTS
+        .iter()
+        .copied()
+        .filter(|v| match only {
+            None => v.starts_with("raw-") || v.starts_with("dynamigrate-"),
+            Some("files") => !v.starts_with("raw-"),
+            Some(word) => v.contains(word),
+        })
+        .collect()
+}
 
 struct Options {
     items: usize,
@@ -80,6 +108,10 @@ async fn main() {
         worker(&args[1], &args[2], &options).await;
         return;
     }
+    if args.first().map(String::as_str) == Some("transform-cost") {
+        files::transform_cost(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(200_000));
+        return;
+    }
     if args.first().map(String::as_str) == Some("seed") {
         // For profiling one variant by hand: `bench seed TABLE ITEMS`, then `bench worker VARIANT TABLE`.
         let (client, table) = (client().await, &args[1]);
@@ -105,8 +137,7 @@ async fn main() {
     // Each variant `--repeat` times (default 3), interleaved, so a slow minute of this shared
     // machine does not land on one variant only. Every other round runs in reverse order (ABBA), so
     // a server that slows down over the hour does not always favour whichever variant goes first.
-    let chosen: Vec<&str> =
-        VARIANTS.iter().copied().filter(|v| options.only.as_deref().is_none_or(|o| v.contains(o))).collect();
+    let chosen = chosen(options.only.as_deref());
     let mut results: HashMap<&str, Vec<serde_json::Value>> = HashMap::new();
     for round in 1..=options.repeat {
         let mut order = chosen.clone();
@@ -136,9 +167,10 @@ async fn main() {
             print_result(variant, &medians[variant]);
         }
     }
-    for mode in ["update", "batch"] {
+    let pairs = [("raw", "dynamigrate"), ("dynamigrate", "script"), ("constant", "toml")];
+    for ((base, variant), mode) in pairs.iter().flat_map(|p| ["update", "batch"].map(|m| (*p, m))) {
         let (Some(raw), Some(ours)) =
-            (results.get(format!("raw-{mode}").as_str()), results.get(format!("dynamigrate-{mode}").as_str()))
+            (results.get(format!("{base}-{mode}").as_str()), results.get(format!("{variant}-{mode}").as_str()))
         else {
             continue;
         };
@@ -150,7 +182,7 @@ async fn main() {
         let (throughput, cpu) = (ratios("items_per_second"), ratios("cpu_ms_per_1000"));
         let rounds: Vec<String> = throughput.iter().map(|r| format!("{r:.2}")).collect();
         println!(
-            "{mode:>6} mode: dynamigrate / raw loop = {:.2}x throughput (rounds: {}), {:.2}x client CPU per item",
+            "{mode:>6} mode: {variant} / {base} = {:.2}x throughput (rounds: {}), {:.2}x client CPU per item",
             middle(&throughput),
             rounds.join(", "),
             middle(&cpu)
@@ -243,7 +275,12 @@ async fn worker(variant: &str, table: &str, options: &Options) {
         "raw-batch" => raw_loop(table, options, true).await,
         "dynamigrate-update" => ours(table, options, WriteMode::Update).await,
         "dynamigrate-batch" => ours(table, options, WriteMode::Batch).await,
-        other => panic!("unknown variant {other}"),
+        file => {
+            let (kind, mode) = file.split_once('-').expect("variant KIND-MODE");
+            let mode = if mode == "batch" { WriteMode::Batch } else { WriteMode::Update };
+            let kind = if kind == "script" { "ts" } else { kind };
+            files::run(table, kind, mode, run_options(options)).await
+        }
     };
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds();
@@ -262,15 +299,21 @@ async fn ours(table: &str, options: &Options, mode: WriteMode) -> u64 {
     let mut world = World::new_for_table(table).await;
     world.history = unique_name("bench-history");
     let runner = world.runner_via(&endpoint(), vec![Box::new(AddMetadata::default())]);
-    let mut run = RunOptions::default();
-    run.backfill.segments = Some(options.segments);
-    run.backfill.concurrency = Some(options.concurrency as u32);
+    let mut run = run_options(options);
     run.backfill.write_mode = Some(mode);
-    run.backfill.page_size = Some(options.page);
-    run.backfill.rate_mode = options.rate_mode;
     let report = runner.run(&run).await.expect("backfill");
     assert!(report.succeeded(), "{report:?}");
     report.migrations[0].outcome.items_modified
+}
+
+/// The bench's knobs as a run's options (the write mode is the variant's).
+fn run_options(options: &Options) -> RunOptions {
+    let mut run = RunOptions::default();
+    run.backfill.segments = Some(options.segments);
+    run.backfill.concurrency = Some(options.concurrency as u32);
+    run.backfill.page_size = Some(options.page);
+    run.backfill.rate_mode = options.rate_mode;
+    run
 }
 
 /// Through the proxy at W write units per second: how much of W the adaptive limiter sustains,
