@@ -4,28 +4,68 @@
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-use rquickjs::{Array, Ctx, Function, Object, Result as JsResult, String as JsString, Type, TypedArray, Value};
+use rquickjs::{
+    Array, Ctx, Function, Object, Persistent, Result as JsResult, String as JsString, Type, TypedArray, Value,
+};
 
-use crate::number;
+use crate::{number, RunInfo};
 
-/// The prelude's helpers (`__dynamigrate`), looked up once per call.
+/// What every item needs from the interpreter, looked up once when it is made and kept as
+/// persistent handles (a lookup by name costs more than the conversion it serves).
+pub(crate) struct Kept {
+    number_value: Persistent<Object<'static>>,
+    number: Persistent<Function<'static>>,
+    set: Persistent<Function<'static>>,
+    is_set: Persistent<Function<'static>>,
+    set_values: Persistent<Function<'static>>,
+    object_prototype: Persistent<Object<'static>>,
+    /// The transform's second argument, the same frozen object for every item.
+    pub context: Persistent<Object<'static>>,
+}
+
+impl Kept {
+    /// After the prelude: its helpers (`__dynamigrate`), `Object.prototype`, and the context object.
+    pub fn new(ctx: &Ctx<'_>, info: &RunInfo) -> JsResult<Self> {
+        let helpers: Object = ctx.globals().get("__dynamigrate")?;
+        let object: Object = ctx.globals().get("Object")?;
+        let context = Object::new(ctx.clone())?;
+        context.set("migration", info.migration.as_str())?;
+        context.set("table", info.table.as_str())?;
+        context.set("startedAt", info.started_at.as_str())?;
+        context.set("dryRun", info.dry_run)?;
+        object.get::<_, Function>("freeze")?.call::<_, ()>((context.clone(),))?;
+        let keep = |name: &str| helpers.get::<_, Function>(name).map(|f| Persistent::save(ctx, f));
+        Ok(Self {
+            number_value: Persistent::save(ctx, helpers.get::<_, Object>("NumberValue")?),
+            number: keep("number")?,
+            set: keep("set")?,
+            is_set: keep("isSet")?,
+            set_values: keep("setValues")?,
+            object_prototype: Persistent::save(ctx, object.get::<_, Object>("prototype")?),
+            context: Persistent::save(ctx, context),
+        })
+    }
+}
+
+/// [`Kept`] in one call's context.
 pub(crate) struct Helpers<'js> {
     number_value: Object<'js>,
     number: Function<'js>,
     set: Function<'js>,
     is_set: Function<'js>,
     set_values: Function<'js>,
+    object_prototype: Object<'js>,
 }
 
 impl<'js> Helpers<'js> {
-    pub fn get(ctx: &Ctx<'js>) -> JsResult<Self> {
-        let helpers: Object = ctx.globals().get("__dynamigrate")?;
+    pub fn restore(ctx: &Ctx<'js>, kept: &Kept) -> JsResult<Self> {
         Ok(Self {
-            number_value: helpers.get("NumberValue")?,
-            number: helpers.get("number")?,
-            set: helpers.get("set")?,
-            is_set: helpers.get("isSet")?,
-            set_values: helpers.get("setValues")?,
+            number_value: kept.number_value.clone().restore(ctx)?,
+            number: kept.number.clone().restore(ctx)?,
+            set: kept.set.clone().restore(ctx)?,
+            is_set: kept.is_set.clone().restore(ctx)?,
+            set_values: kept.set_values.clone().restore(ctx)?,
+            object_prototype: kept.object_prototype.clone().restore(ctx)?,
         })
     }
 }
@@ -91,7 +131,8 @@ pub(crate) fn from_js<'js>(h: &Helpers<'js>, value: &Value<'js>, path: &str) -> 
     let wrong = |what: &str| Err(format!("{path} is {what}, which DynamoDB cannot store"));
     match value.type_of() {
         Type::String => Ok(AttributeValue::S(js_string(value)?)),
-        Type::Int | Type::Float => number::from_double(value.as_number().unwrap_or(f64::NAN))
+        Type::Int => Ok(AttributeValue::N(value.as_int().unwrap_or(0).to_string())),
+        Type::Float => number::from_double(value.as_number().unwrap_or(f64::NAN))
             .map(AttributeValue::N)
             .map_err(|e| format!("{path}: {e}")),
         Type::BigInt => checked_number(&coerce_text(value)?, path),
@@ -115,6 +156,11 @@ pub(crate) fn from_js<'js>(h: &Helpers<'js>, value: &Value<'js>, path: &str) -> 
 }
 
 fn object_from_js<'js>(h: &Helpers<'js>, object: &Object<'js>, path: &str) -> Result<AttributeValue, String> {
+    // Most objects a transform returns are plain: tell them first, by their prototype alone.
+    let prototype = object.get_prototype();
+    if prototype.as_ref().is_none_or(|p| p.as_value() == h.object_prototype.as_value()) {
+        return map_from_js(h, object, path);
+    }
     if object.is_typed_array::<u8>() {
         let array = object.as_typed_array::<u8>().ok_or("not a Uint8Array")?;
         // SAFETY: the bytes are copied at once, before any JavaScript can run and move them.
@@ -131,14 +177,13 @@ fn object_from_js<'js>(h: &Helpers<'js>, object: &Object<'js>, path: &str) -> Re
         let values: Array = h.set_values.call((object.clone(),)).map_err(|e| e.to_string())?;
         return set_from_js(h, &values, path);
     }
-    let prototype = object.get_prototype();
-    let plain = prototype.as_ref().is_none_or(|p| p.get_prototype().is_none());
-    if !plain {
-        let name = object.get::<_, Object>("constructor").and_then(|c| c.get::<_, String>("name")).unwrap_or_default();
-        return Err(format!(
-            "{path} is a {name} object, which DynamoDB cannot store (use a plain object, array, Set or Uint8Array)"
-        ));
-    }
+    let name = object.get::<_, Object>("constructor").and_then(|c| c.get::<_, String>("name")).unwrap_or_default();
+    Err(format!(
+        "{path} is a {name} object, which DynamoDB cannot store (use a plain object, array, Set or Uint8Array)"
+    ))
+}
+
+fn map_from_js<'js>(h: &Helpers<'js>, object: &Object<'js>, path: &str) -> Result<AttributeValue, String> {
     let mut map = std::collections::HashMap::new();
     for entry in object.props::<String, Value>() {
         let (key, value) = entry.map_err(|e| e.to_string())?;

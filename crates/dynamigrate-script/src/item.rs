@@ -5,31 +5,31 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use dynamigrate::{Change, Item};
-use rquickjs::{CatchResultExt, Ctx, Function, Object, Type, Value};
+use rquickjs::{CatchResultExt, Ctx, Function, Type, Value};
 
 use crate::convert::{self, Helpers};
 use crate::sandbox::{self, Sandbox};
-use crate::{Entry, RunInfo};
+use crate::Entry;
 
 /// What one item needs besides the sandbox: which function, the table's key, the run's facts.
 pub(crate) struct Call<'a> {
     pub entry: Entry,
     pub key_names: &'a [String],
-    pub info: &'a RunInfo,
 }
 
 /// Runs the script's function on `item` within the per-item limits.
 pub(crate) fn run(sandbox: &Sandbox, call: &Call, item: &Item) -> Result<Change, String> {
     let limits = sandbox.limits();
     sandbox.with_deadline(limits.item_timeout, |ctx| {
-        let helpers = Helpers::get(&ctx).catch(&ctx).map_err(|e| sandbox::describe(e, limits))?;
+        let kept = sandbox.kept();
+        let helpers = Helpers::restore(&ctx, kept).catch(&ctx).map_err(|e| sandbox::describe(e, limits))?;
         let function = entry_function(&ctx, call.entry).catch(&ctx).map_err(|e| sandbox::describe(e, limits))?;
         let Some(function) = function else {
             return Err(format!("the script exports no {} function", call.entry.name()));
         };
         let argument =
             convert::object_to_js(&ctx, &helpers, item.iter()).catch(&ctx).map_err(|e| sandbox::describe(e, limits))?;
-        let context = context_object(&ctx, call.info).catch(&ctx).map_err(|e| sandbox::describe(e, limits))?;
+        let context = kept.context.clone().restore(&ctx).catch(&ctx).map_err(|e| sandbox::describe(e, limits))?;
         let answer: Value = function.call((argument, context)).catch(&ctx).map_err(|e| sandbox::describe(e, limits))?;
         change_from(&helpers, &answer, item, call)
     })
@@ -46,15 +46,6 @@ fn entry_function<'js>(ctx: &Ctx<'js>, entry: Entry) -> rquickjs::Result<Option<
     let Some(default) = default.as_object() else { return Ok(None) };
     let nested: Value = default.get(entry.name())?;
     Ok(nested.as_function().cloned())
-}
-
-fn context_object<'js>(ctx: &Ctx<'js>, info: &RunInfo) -> rquickjs::Result<Object<'js>> {
-    let context = Object::new(ctx.clone())?;
-    context.set("migration", info.migration.as_str())?;
-    context.set("table", info.table.as_str())?;
-    context.set("startedAt", info.started_at.as_str())?;
-    context.set("dryRun", info.dry_run)?;
-    Ok(context)
 }
 
 /// `null` skips; an object holding the key attributes is the whole new item; any other object is

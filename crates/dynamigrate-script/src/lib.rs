@@ -105,7 +105,7 @@ impl Script {
     /// and reads its exports. `file` names the script in messages.
     pub fn load(file: &str, text: &str, language: Language, limits: Limits) -> Result<Self, String> {
         let code = source::factory(text, language).map_err(|e| e.to_string())?;
-        let sandbox = sandbox::Sandbox::new(&code, file, limits)?;
+        let sandbox = sandbox::Sandbox::new(&code, file, limits, &RunInfo::default())?;
         let checksum = hex(&Sha256::digest(text.as_bytes()));
         let mut script = Self {
             file: file.to_string(),

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, Object, Runtime, Value};
 
-use crate::Limits;
+use crate::convert::Kept;
+use crate::{Limits, RunInfo};
 
 const PRELUDE: &str = include_str!("prelude.js");
 /// The prelude's name in stack traces: frames in it are ours, not the script's, and are not shown.
@@ -38,6 +39,8 @@ pub(crate) const FACTORY: &str = "__dynamigrate_factory";
 
 /// An interpreter with a migration's factory compiled into it.
 pub(crate) struct Sandbox {
+    /// Declared first, so dropped first: QuickJS asserts if a handle outlives its runtime.
+    kept: Option<Kept>,
     /// Holds its runtime (QuickJS frees the runtime after its last context).
     pub context: Context,
     deadline: Arc<AtomicU64>,
@@ -47,7 +50,7 @@ pub(crate) struct Sandbox {
 
 impl Sandbox {
     /// A fresh interpreter running `factory_code` (from [`crate::source::factory`]).
-    pub fn new(factory_code: &str, file: &str, limits: Limits) -> Result<Self, String> {
+    pub fn new(factory_code: &str, file: &str, limits: Limits, info: &RunInfo) -> Result<Self, String> {
         let runtime = Runtime::new().map_err(|e| format!("starting the script engine: {e}"))?;
         runtime.set_memory_limit(limits.memory_bytes);
         runtime.set_max_stack_size(limits.stack_bytes);
@@ -60,8 +63,10 @@ impl Sandbox {
             epoch.elapsed().as_nanos() as u64 > watched.load(Ordering::Relaxed)
         })));
         let context = Context::full(&runtime).map_err(|e| format!("starting the script engine: {e}"))?;
-        let sandbox = Self { context, deadline, epoch, limits };
+        let mut sandbox = Self { kept: None, context, deadline, epoch, limits };
         sandbox.load(factory_code, file)?;
+        let kept = sandbox.context.with(|ctx| Kept::new(&ctx, info).catch(&ctx).map_err(|e| describe(e, limits)))?;
+        sandbox.kept = Some(kept);
         Ok(sandbox)
     }
 
@@ -106,6 +111,11 @@ impl Sandbox {
 
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    pub fn kept(&self) -> &Kept {
+        // Set by `new` before the sandbox is handed out.
+        self.kept.as_ref().expect("a sandbox is made with its kept values")
     }
 }
 

@@ -57,12 +57,12 @@ impl Pool {
                 // Interpreters of transforms that are gone are dropped here, by the thread that owns them.
                 interpreters.retain(|_, (pool, _)| pool.strong_count() > 0);
                 let b = &self.blueprint;
-                interpreters.insert(self.id, (Arc::downgrade(b), Sandbox::new(&b.code, &b.file, b.limits)));
+                interpreters.insert(self.id, (Arc::downgrade(b), Sandbox::new(&b.code, &b.file, b.limits, &b.info)));
             }
             let (_, sandbox) = &interpreters[&self.id];
             let sandbox = sandbox.as_ref().map_err(Clone::clone)?;
             let b = &self.blueprint;
-            item::run(sandbox, &Call { entry: b.entry, key_names: &b.key_names, info: &b.info }, item)
+            item::run(sandbox, &Call { entry: b.entry, key_names: &b.key_names }, item)
         })
     }
 }
