@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{endpoint, finish, unique_name, Ran, World};
+use crate::{finish, unique_name, Ran, World};
 
 /// A migrations folder of its own, removed at the end of the test.
 pub struct Folder {
@@ -56,21 +56,10 @@ impl World {
     }
 
     pub async fn files_with(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
-        let mut command = World::program(&bare_binary());
-        command
-            .arg("--endpoint-url")
-            .arg(endpoint())
-            .arg("--table")
-            .arg(&self.table)
-            .arg("--history-table")
-            .arg(&self.history)
-            .arg("--dir")
-            .arg(dir)
-            .args(args)
-            .envs(env.iter().copied());
-        if let Some(config) = &self.config {
-            command.arg("--config").arg(config);
-        }
+        let dir = dir.to_string_lossy();
+        let args: Vec<&str> = ["--dir", dir.as_ref()].into_iter().chain(args.iter().copied()).collect();
+        let mut command = self.command_of(&bare_binary(), &args);
+        command.envs(env.iter().copied());
         finish(command.spawn().expect("spawn dynamigrate")).await
     }
 }

@@ -283,7 +283,12 @@ impl World {
 
     /// The fixture binary with this world's endpoint, table and history table.
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = self.bare_command();
+        self.command_of(&fixture_binary(), args)
+    }
+
+    /// `binary` with this world's credentials, endpoint, table, history table and config.
+    pub fn command_of(&self, binary: &std::path::Path, args: &[&str]) -> tokio::process::Command {
+        let mut command = Self::program(binary);
         command
             .arg("--endpoint-url")
             .arg(endpoint())
