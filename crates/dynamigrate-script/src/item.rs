@@ -23,7 +23,8 @@ pub(crate) fn run(sandbox: &Sandbox, call: &Call, item: &Item) -> Result<Change,
     sandbox.with_deadline(limits.item_timeout, |ctx| {
         let kept = sandbox.kept();
         let helpers = Helpers::restore(&ctx, kept).catch(&ctx).map_err(|e| sandbox::describe(e, limits))?;
-        let function = entry_function(&ctx, call.entry).catch(&ctx).map_err(|e| sandbox::describe(e, limits))?;
+        let function =
+            entry_function(sandbox, &ctx, call.entry).catch(&ctx).map_err(|e| sandbox::describe(e, limits))?;
         let Some(function) = function else {
             return Err(format!("the script exports no {} function", call.entry.name()));
         };
@@ -36,8 +37,8 @@ pub(crate) fn run(sandbox: &Sandbox, call: &Call, item: &Item) -> Result<Change,
 }
 
 /// The exported function, from the named exports or an `export default { ... }` object.
-fn entry_function<'js>(ctx: &Ctx<'js>, entry: Entry) -> rquickjs::Result<Option<Function<'js>>> {
-    let exports = sandbox::exports(ctx)?;
+fn entry_function<'js>(sandbox: &Sandbox, ctx: &Ctx<'js>, entry: Entry) -> rquickjs::Result<Option<Function<'js>>> {
+    let exports = sandbox.exports(ctx)?;
     let named: Value = exports.get(entry.name())?;
     if let Some(function) = named.as_function() {
         return Ok(Some(function.clone()));

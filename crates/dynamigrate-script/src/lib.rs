@@ -119,7 +119,7 @@ impl Script {
         };
         let limits = limits.for_loading();
         sandbox.with_deadline(limits.item_timeout, |ctx| {
-            let exports = sandbox::exports(&ctx).catch(&ctx).map_err(|e| sandbox::describe(e, limits))?;
+            let exports = sandbox.exports(&ctx).catch(&ctx).map_err(|e| sandbox::describe(e, limits))?;
             let mut fields: Vec<(String, Value)> = Vec::new();
             if let Ok(default) = exports.get::<_, rquickjs::Object>("default") {
                 fields.extend(default.props::<String, Value>().filter_map(Result::ok));

@@ -91,6 +91,35 @@
     },
   });
 
+  // The module's exports and top-level values, frozen deeply once it has run, so that nothing an
+  // item does can reach the next. A Map or Set cannot be frozen (its entries live in internal
+  // slots), so its mutators are shadowed by ones that throw. Typed arrays cannot be frozen either
+  // and are left as they are.
+  function freezeModule(values) {
+    const seen = new Set();
+    const stack = [...values];
+    while (stack.length) {
+      const o = stack.pop();
+      if (o === null || (typeof o !== "object" && typeof o !== "function") || seen.has(o)) continue;
+      seen.add(o);
+      if (ArrayBuffer.isView(o)) continue;
+      if (o instanceof Map || o instanceof Set) {
+        const kind = o instanceof Map ? "Map" : "Set";
+        for (const name of ["set", "add", "delete", "clear"]) {
+          Object.defineProperty(o, name, {
+            value: () => {
+              throw new TypeError(`a ${kind} declared at the top level of a migration script is read-only: ` +
+                "it would carry state from one item to the next; make it inside the function");
+            },
+          });
+        }
+        stack.push(...(o instanceof Map ? [...o.keys(), ...o.values()] : [...o]));
+      }
+      Object.freeze(o);
+      for (const d of Object.values(Object.getOwnPropertyDescriptors(o))) stack.push(d.value);
+    }
+  }
+
   // What the Rust side needs to build and read values; frozen with the rest.
   Object.defineProperty(global, "__dynamigrate", {
     value: {
@@ -99,6 +128,7 @@
       set: (values) => new Set(values),
       isSet: (value) => value instanceof Set,
       setValues: (set) => Array.from(set),
+      freezeModule,
     },
   });
 })(globalThis, __dynamigrate_log);

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, Object, Runtime, Value};
+use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, Object, Persistent, Runtime, Value};
 
 use crate::convert::Kept;
 use crate::{Limits, RunInfo};
@@ -41,6 +41,8 @@ pub(crate) const FACTORY: &str = "__dynamigrate_factory";
 pub(crate) struct Sandbox {
     /// Declared first, so dropped first: QuickJS asserts if a handle outlives its runtime.
     kept: Option<Kept>,
+    /// The module's exports, evaluated once and frozen.
+    exports: Option<Persistent<Object<'static>>>,
     /// Holds its runtime (QuickJS frees the runtime after its last context).
     pub context: Context,
     deadline: Arc<AtomicU64>,
@@ -63,10 +65,16 @@ impl Sandbox {
             epoch.elapsed().as_nanos() as u64 > watched.load(Ordering::Relaxed)
         })));
         let context = Context::full(&runtime).map_err(|e| format!("starting the script engine: {e}"))?;
-        let mut sandbox = Self { kept: None, context, deadline, epoch, limits };
+        let mut sandbox = Self { kept: None, exports: None, context, deadline, epoch, limits };
         sandbox.load(factory_code, file)?;
-        let kept = sandbox.context.with(|ctx| Kept::new(&ctx, info).catch(&ctx).map_err(|e| describe(e, limits)))?;
+        let loading = limits.for_loading();
+        let (kept, exports) = sandbox.with_deadline(loading.item_timeout, |ctx| {
+            let kept = Kept::new(&ctx, info).catch(&ctx).map_err(|e| describe(e, loading))?;
+            let exports = evaluate(&ctx).catch(&ctx).map_err(|e| describe(e, loading))?;
+            Ok::<_, String>((kept, Persistent::save(&ctx, exports)))
+        })?;
         sandbox.kept = Some(kept);
+        sandbox.exports = Some(exports);
         Ok(sandbox)
     }
 
@@ -113,16 +121,31 @@ impl Sandbox {
         self.limits
     }
 
+    /// The module's exports, in this call's context.
+    pub fn exports<'js>(&self, ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
+        match &self.exports {
+            Some(exports) => exports.clone().restore(ctx),
+            None => Object::new(ctx.clone()),
+        }
+    }
+
     pub fn kept(&self) -> &Kept {
         // Set by `new` before the sandbox is handed out.
         self.kept.as_ref().expect("a sandbox is made with its kept values")
     }
 }
 
-/// The module's exports, made afresh (see `source.rs`: this is what isolates items).
-pub(crate) fn exports<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
+/// Runs the module's top level (its factory, see `source.rs`) once, after the built-ins are frozen,
+/// and freezes its exports and every top-level value: what isolates one item from the next.
+fn evaluate<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
     let factory: Function = ctx.globals().get(FACTORY)?;
-    factory.call(())
+    let module: rquickjs::Array = factory.call(())?;
+    let exports: Object = module.get(0)?;
+    let bindings: rquickjs::Array = module.get(1)?;
+    bindings.set(bindings.len(), exports.clone())?;
+    let helpers: Object = ctx.globals().get("__dynamigrate")?;
+    helpers.get::<_, Function>("freezeModule")?.call::<_, ()>((bindings,))?;
+    Ok(exports)
 }
 
 /// A script's failure as one line a person can act on: the error's message and where it was

@@ -1,13 +1,17 @@
 //! From a migration file's text to the code the sandbox runs: TypeScript types stripped (oxc), and the
 //! module's exports rewritten into a factory function. Pure; unit-tested here.
 //!
-//! Why a factory: the sandbox calls it once per item, so everything the module declares at its top
-//! level (a counter, a cache, an array it pushes to) is made afresh for each item and nothing one
-//! item did can reach the next. The module's text is kept as it is, only the `export` keywords
-//! are cut, so line numbers in a JavaScript file's errors are the file's own.
+//! Why a factory: the sandbox calls it once, when it loads the module, and gets the exports and the
+//! values of every top-level binding, which it then freezes deeply; so what the module computes at
+//! its top level (a lookup table, a helper) is built once, and nothing one item does can reach the
+//! next. A top-level `let` or `var` that a function assigns would carry state from item to item
+//! whatever is frozen: it is refused here, with its line. The module's text is kept as it is, only
+//! the `export` keywords are cut, so line numbers in a JavaScript file's errors are the file's own.
 
 use oxc::allocator::Allocator;
-use oxc::ast::ast::{BindingPattern, Declaration, ExportDefaultDeclarationKind, ModuleDeclaration, ModuleExportName};
+use oxc::ast::ast::{
+    BindingPattern, Declaration, ExportDefaultDeclarationKind, ModuleDeclaration, ModuleExportName, Program,
+};
 use oxc::codegen::Codegen;
 use oxc::parser::Parser;
 use oxc::semantic::SemanticBuilder;
@@ -40,15 +44,30 @@ impl std::fmt::Display for SourceError {
 /// The name the factory gives an anonymous `export default`.
 const DEFAULT_LOCAL: &str = "__dynamigrate_default";
 
-/// Turns a module into `(function () { ...; return { exported: local, ... }; })`.
+/// Turns a module into `(function () { ...; return [{ exported: local, ... }, [every top-level binding]]; })`.
 pub fn factory(text: &str, language: Language) -> Result<String, SourceError> {
-    let javascript = match language {
-        Language::JavaScript => text.to_string(),
-        Language::TypeScript => strip_types(text)?,
+    // oxc is young: a panic inside it (it had one for enums without the right option) must be a
+    // file's error, not the process's end.
+    let parse = || -> Result<(String, Cut), SourceError> {
+        let javascript = match language {
+            Language::JavaScript => text.to_string(),
+            Language::TypeScript => strip_types(text)?,
+        };
+        let cut = cut_exports(&javascript)?;
+        Ok((javascript, cut))
     };
-    let (body, exports) = cut_exports(&javascript)?;
+    let (_, (body, exports, bindings)) = std::panic::catch_unwind(parse).map_err(|_| SourceError {
+        line: None,
+        message: "the TypeScript/JavaScript parser failed on this file (a bug in it); simplify the construct \
+                  it last changed, and please report it"
+            .into(),
+    })??;
     let fields: Vec<String> = exports.iter().map(|(exported, local)| format!("{exported:?}: {local}")).collect();
-    Ok(format!("(function () {{ \"use strict\"; {body}\n;return {{ {} }}; }})", fields.join(", ")))
+    Ok(format!(
+        "(function () {{ \"use strict\"; {body}\n;return [{{ {} }}, [{}]]; }})",
+        fields.join(", "),
+        bindings.join(", ")
+    ))
 }
 
 /// TypeScript to JavaScript without checking types (that is the team's `tsc --noEmit`).
@@ -59,7 +78,7 @@ fn strip_types(text: &str) -> Result<String, SourceError> {
         return Err(diagnostic(text, error));
     }
     let mut program = parsed.program;
-    let scoping = SemanticBuilder::new().build(&program).semantic.into_scoping();
+    let scoping = SemanticBuilder::new().with_enum_eval(true).build(&program).semantic.into_scoping();
     let path = std::path::Path::new("migration.ts");
     let stripped =
         Transformer::new(&allocator, path, &TransformOptions::default()).build_with_scoping(scoping, &mut program);
@@ -71,12 +90,15 @@ fn strip_types(text: &str) -> Result<String, SourceError> {
 
 /// Parses JavaScript as a module, refuses imports and re-exports (a sandboxed script has no modules
 /// to load), cuts the `export` keywords and returns the body with `(exported, local)` pairs.
-fn cut_exports(text: &str) -> Result<(String, Vec<(String, String)>), SourceError> {
+type Cut = (String, Vec<(String, String)>, Vec<String>);
+
+fn cut_exports(text: &str) -> Result<Cut, SourceError> {
     let allocator = Allocator::default();
     let parsed = Parser::new(&allocator, text, SourceType::mjs()).parse();
     if let Some(error) = parsed.diagnostics.errors().next() {
         return Err(diagnostic(text, error));
     }
+    let bindings = module_state(text, &parsed.program)?;
     let mut cuts: Vec<(u32, u32, &str)> = Vec::new();
     let mut exports = Vec::new();
     for statement in &parsed.program.body {
@@ -123,7 +145,32 @@ fn cut_exports(text: &str) -> Result<(String, Vec<(String, String)>), SourceErro
         at = to as usize;
     }
     body.push_str(&text[at..]);
-    Ok((body, exports))
+    Ok((body, exports, bindings))
+}
+
+/// The module's top-level bindings, refusing one that a function assigns: the module is evaluated
+/// once per interpreter, so such a variable would carry state from one item to the next.
+fn module_state(text: &str, program: &Program) -> Result<Vec<String>, SourceError> {
+    let semantic = SemanticBuilder::new().build(program).semantic;
+    let scoping = semantic.scoping();
+    let in_function = |scope| scoping.scope_ancestors(scope).any(|s| scoping.scope_flags(s).is_function());
+    let mut names = Vec::new();
+    for (name, symbol) in scoping.get_bindings(scoping.root_scope_id()).iter() {
+        let assigned = scoping.get_resolved_references(*symbol).any(|r| r.is_write() && in_function(r.scope_id()));
+        if assigned {
+            return Err(SourceError {
+                line: Some(line_of(text, scoping.symbol_span(*symbol).start)),
+                message: format!(
+                    "`{name}` is declared at the top level and assigned inside a function, so it would carry \
+                     state from one item to the next; declare it inside the function (top-level values are \
+                     computed once and frozen)"
+                ),
+            });
+        }
+        names.push(name.to_string());
+    }
+    names.sort();
+    Ok(names)
 }
 
 fn declared_names(declaration: &Declaration) -> Vec<String> {
@@ -179,7 +226,12 @@ mod tests {
         let js = "export const description = 'd';\nexport function transform(item) {\n  return null;\n}\n";
         let code = factory(js, Language::JavaScript).unwrap();
         assert!(code.starts_with("(function () { \"use strict\"; const description = 'd';\nfunction transform"));
-        assert!(code.ends_with("return { \"description\": description, \"transform\": transform }; })"));
+        assert!(
+            code.ends_with(
+                "return [{ \"description\": description, \"transform\": transform }, [description, transform]]; })"
+            ),
+            "{code}"
+        );
     }
 
     #[test]
@@ -197,6 +249,23 @@ mod tests {
         let code = factory(ts, Language::TypeScript).unwrap();
         assert!(!code.contains("interface") && !code.contains(": Item"), "{code}");
         assert!(code.contains("\"transform\": transform"), "{code}");
+    }
+
+    #[test]
+    fn top_level_state_a_function_assigns_is_refused() {
+        let js = "const table = { a: 1 };\nlet seen = 0;\nexport function transform() { seen += 1; return null; }";
+        let error = factory(js, Language::JavaScript).unwrap_err();
+        assert_eq!(error.line, Some(2));
+        assert!(error.message.starts_with("`seen` is declared at the top level and assigned"), "{error}");
+        // Assigned at the top level only (a TypeScript enum compiles to this): computed once, fine.
+        let enum_like = "var Color;\n(function (C) { C[C.Red = 0] = 'Red'; })(Color || (Color = {}));\n\
+                         export function transform() { return null; }";
+        assert!(factory(enum_like, Language::JavaScript).is_ok());
+        assert!(factory(
+            "enum Color { Red }\nexport function transform() { return { c: Color.Red }; }",
+            Language::TypeScript
+        )
+        .is_ok());
     }
 
     #[test]

@@ -158,7 +158,10 @@ fn misbehaving_scripts_fail_their_item_with_a_clear_error() {
         ("export function transform() { throw new Error('boom'); }", "boom"),
         ("export function transform() { while (true) {} }", "longer than its limit of 100 ms"),
         ("export function transform() { try { for (;;) {} } catch (e) {} return null; }", "longer than its limit"),
-        ("export function transform() { const a = []; for (;;) a.push('x'.repeat(1000)); }", "memory limit of 16 MiB"),
+        (
+            "export function transform() { const a = []; for (;;) a.push(new Array(1 << 20).fill(1)); }",
+            "memory limit of 16 MiB",
+        ),
         ("export function transform() { return 'x'.repeat(1 << 28); }", "memory limit"),
         ("export function transform() { const f = () => f(); return f(); }", "stack"),
         ("export function transform() { return require('fs'); }", "require is not available"),
@@ -200,16 +203,44 @@ fn array_built_ins_refuse_lengths_only_a_sparse_array_can_have() {
 }
 
 #[test]
-fn nothing_carries_from_one_item_to_the_next() {
+fn top_level_values_are_computed_once_and_nothing_carries_from_one_item_to_the_next() {
     let script = load(
         Language::JavaScript,
-        "let seen = 0; const cache = [];\nexport function transform(i) { seen += 1; cache.push(i.pk); return { seen, n: cache.length }; }",
+        "const seen = [];\nconst index = new Map([['ITEM#1', 'first']]);\nconst counts = { n: 0 };\n\
+         export function transform(i) {\n\
+           if (i.name === 'push') seen.push(i.pk);\n\
+           if (i.name === 'map') index.set(i.pk, 'x');\n\
+           if (i.name === 'count') counts.n += 1;\n\
+           return { label: index.get(i.pk) ?? 'none', seen: seen.length, n: counts.n };\n\
+         }",
     );
     let transform = script.transform(Entry::Up, vec!["pk".into(), "sk".into()], RunInfo::default());
-    for _ in 0..3 {
-        let Change::Update { set, .. } = transform.apply(&item()).unwrap() else { panic!("a patch") };
-        assert_eq!((&set["seen"], &set["n"]), (&AV::N("1".into()), &AV::N("1".into())));
+    let with_name = |name: &str| {
+        let mut item = item();
+        item.insert("name".into(), AV::S(name.into()));
+        item
+    };
+    for (name, expected) in [("push", "not extensible"), ("map", "read-only"), ("count", "read-only")] {
+        let error = format!("{:#}", transform.apply(&with_name(name)).unwrap_err());
+        assert!(error.contains(expected), "{name}: {error}");
     }
+    let Change::Update { set: new, .. } = transform.apply(&item()).unwrap() else { panic!("a patch") };
+    assert_eq!(
+        (&new["label"], &new["seen"], &new["n"]),
+        (&AV::S("first".into()), &AV::N("0".into()), &AV::N("0".into()))
+    );
+}
+
+#[test]
+fn a_top_level_variable_a_function_assigns_is_refused_at_load() {
+    let error = Script::load(
+        "f.js",
+        "let seen = 0;\nexport function transform() { seen += 1; return null; }",
+        Language::JavaScript,
+        limits(),
+    )
+    .unwrap_err();
+    assert!(error.contains("line 1: `seen` is declared at the top level and assigned inside a function"), "{error}");
 }
 
 #[test]
