@@ -314,7 +314,7 @@ async fn a_migration_out_of_attempt_numbers_stops_the_run_before_anything_is_don
 #[tokio::test]
 async fn bad_migration_files_are_refused_each_with_its_problem() {
     let world = World::new().await;
-    let files: [(&'static str, &str, &str, &'static str); 14] = [
+    let files: [(&'static str, &str, &str, &'static str); 15] = [
         ("bad date", "20251301-bad-month.ts", "export function transform() {}", "month must be 01 to 12"),
         ("unknown extension", "20250101-x.py", "", "unknown extension .py"),
         ("two dots", "20250101-x.test.ts", "", "one dot"),
@@ -358,6 +358,12 @@ async fn bad_migration_files_are_refused_each_with_its_problem() {
             "20250101-x.js",
             "throw new Error('at load');\nexport function transform() {}",
             "at load",
+        ),
+        (
+            "script keeps state across items",
+            "20250101-x.ts",
+            "let n = 0;\nexport function transform() { n++; return null; }",
+            "`n` is declared at the top level",
         ),
     ];
     let mut folders = Vec::new();
