@@ -1,5 +1,5 @@
 //! One item through a script: the item in as a plain object, the script's answer out as a
-//! [`Change`]. Runs on an interpreter's own thread.
+//! [`Change`]. Runs in the calling thread's interpreter.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -7,7 +7,7 @@
 //! so another could replace it without touching the backfill.
 //!
 //! The sandbox: no modules, file system, network, process, environment or clock; built-ins and
-//! globals frozen; the module's top level made afresh for every item, so nothing carries from one
+//! globals frozen; the module's top level run once and its values frozen, so nothing carries from one
 //! item to the next; a memory limit, a stack limit and a per-item time limit; a script that
 //! throws, loops or runs out of memory fails its item only.
 
@@ -176,7 +176,7 @@ impl Script {
     }
 }
 
-/// A script's function as a [`Transform`]: each item goes to an interpreter of its own thread.
+/// A script's function as a [`Transform`]: each item runs in the calling thread's interpreter.
 pub struct ScriptTransform {
     pool: worker::Pool,
     fingerprint: String,
