@@ -341,3 +341,18 @@ async fn a_team_binary_runs_rust_and_file_migrations_together_with_unique_ids() 
     assert_eq!(ran.code, 2, "{ran:?}");
     assert!(ran.stderr.contains("also a compiled-in migration"), "{ran:?}");
 }
+
+#[tokio::test]
+async fn down_refuses_before_running_anything_when_a_file_has_no_down() {
+    let world = World::new().await;
+    put_items(&world.client, &world.table, seed_items(5)).await;
+    let folder = Folder::new();
+    folder.write("20250101-has-down.toml", STATUS_TOML);
+    folder.write("20250102-no-down.toml", "description = \"set only\"\nup = [{ set = \"tier\", value = 1 }]\n");
+    assert_eq!(world.files(&folder.dir, &["run"]).await.code, 0);
+    let before = snapshot(&world.client, &world.table).await;
+    let ran = world.files(&folder.dir, &["down", "--steps", "2"]).await;
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(ran.stderr.contains("20250102_no_down has no down"), "{ran:?}");
+    dynamigrate_tests::assert_same(&snapshot(&world.client, &world.table).await, &before, "after a refused down");
+}

@@ -8,7 +8,8 @@ use rquickjs::{
     Array, Ctx, Function, Object, Persistent, Result as JsResult, String as JsString, Type, TypedArray, Value,
 };
 
-use crate::{number, RunInfo};
+use crate::number;
+use crate::options::RunInfo;
 
 /// What every item needs from the interpreter, looked up once when it is made and kept as
 /// persistent handles (a lookup by name costs more than the conversion it serves).

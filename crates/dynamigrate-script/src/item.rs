@@ -8,8 +8,8 @@ use dynamigrate::{Change, Item};
 use rquickjs::{CatchResultExt, Ctx, Function, Type, Value};
 
 use crate::convert::{self, Helpers};
+use crate::options::Entry;
 use crate::sandbox::{self, Sandbox};
-use crate::Entry;
 
 /// What one item needs besides the sandbox: which function, the table's key, the run's facts.
 pub(crate) struct Call<'a> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, Object, Persistent, Runtime, Value};
 
 use crate::convert::Kept;
-use crate::{Limits, RunInfo};
+use crate::options::{Limits, RunInfo};
 
 const PRELUDE: &str = include_str!("prelude.js");
 /// The prelude's name in stack traces: frames in it are ours, not the script's, and are not shown.

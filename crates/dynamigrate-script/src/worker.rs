@@ -16,8 +16,8 @@ use std::sync::{Arc, Weak};
 use dynamigrate::{Change, Item};
 
 use crate::item::{self, Call};
+use crate::options::{Entry, Limits, RunInfo};
 use crate::sandbox::Sandbox;
-use crate::{Entry, Limits, RunInfo};
 
 /// What every interpreter of one transform is built from.
 pub(crate) struct Blueprint {
