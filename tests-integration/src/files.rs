@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::process::bare_binary;
 use crate::{finish, unique_name, Ran, World};
 
 /// A migrations folder of its own, removed at the end of the test.
@@ -38,15 +39,6 @@ impl Drop for Folder {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// The bare binary, built by `cargo build --bins` (scripts/test.sh does).
-pub fn bare_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
-    let binary = dir.join(format!("dynamigrate{}", std::env::consts::EXE_SUFFIX));
-    assert!(binary.exists(), "{} is missing: build with `cargo build --workspace --bins`", binary.display());
-    binary
 }
 
 impl World {

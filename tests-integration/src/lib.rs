@@ -7,7 +7,11 @@ pub mod bad;
 pub mod files;
 pub mod fixtures;
 pub mod planted;
+pub mod process;
 pub mod proxy;
+
+use process::fixture_binary;
+pub use process::{finish, Ran};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -246,14 +250,6 @@ pub struct World {
     pub lease: std::time::Duration,
 }
 
-/// A finished process: its exit code and what it printed.
-#[derive(Debug)]
-pub struct Ran {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
 impl World {
     pub async fn new() -> Self {
         let client = client().await;
@@ -382,23 +378,5 @@ impl World {
 
     pub async fn attempts(&self) -> Vec<dynamigrate::Attempt> {
         dynamigrate::Ledger::new(self.client.clone(), &self.history).all_attempts().await.expect("history")
-    }
-}
-
-/// The `fixture-migrations` binary cargo built beside the test executable (`target/<profile>/`).
-fn fixture_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
-    let binary = dir.join(format!("fixture-migrations{}", std::env::consts::EXE_SUFFIX));
-    assert!(binary.exists(), "{} is missing: build with `cargo test -p dynamigrate-tests`", binary.display());
-    binary
-}
-
-pub async fn finish(child: tokio::process::Child) -> Ran {
-    let output = child.wait_with_output().await.expect("wait for fixture binary");
-    Ran {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }

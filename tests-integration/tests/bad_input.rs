@@ -24,6 +24,8 @@ async fn flags_outside_their_shape_are_refused_before_anything_is_written() {
         Case::new("wait past u64", &["run", "--wait", "99999999999999999999"], 2, "--wait"),
         Case::new("wait past a day", &["run", "--wait", "100000"], 2, "0..=86400"),
         Case::new("zero steps", &["down", "--steps", "0"], 2, "--steps"),
+        Case::new("new without a word", &["new", "→ ←"], 2, "no letters or digits"),
+        Case::new("new in two forms", &["new", "x", "--toml", "--js"], 2, "cannot be used with"),
         Case::new("steps and to", &["down", "--steps", "2", "--to", FIRST], 2, "cannot be used with"),
         Case::new("to not an id", &["run", "--to", "not-an-id"], 2, "invalid migration id"),
         Case::new("to a date that does not exist", &["run", "--to", "20250230_x"], 2, "day does not exist"),
