@@ -104,30 +104,22 @@ impl App {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        run_app(self, args).await
-    }
-}
-
-async fn run_app<I, T>(app: App, args: I) -> ExitCode
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::INVALID } else { exit::OK });
+        let cli = match Cli::try_parse_from(args) {
+            Ok(cli) => cli,
+            Err(e) => {
+                let _ = e.print();
+                return ExitCode::from(if e.use_stderr() { exit::INVALID } else { exit::OK });
+            }
+        };
+        let json = cli.global.json;
+        // The environment is checked before anything reads it, the log filter included.
+        if let Err(message) = contract::check_environment() {
+            return finish(Err(Failure::invalid(message)), json);
         }
-    };
-    let json = cli.global.json;
-    // The environment is checked before anything reads it, the log filter included.
-    if let Err(message) = contract::check_environment() {
-        return finish(Err(Failure::invalid(message)), json);
+        logging::redact_environment();
+        logging::init(cli.global.verbose, cli.global.log_format);
+        finish(execute(cli, self).await, json)
     }
-    logging::redact_environment();
-    logging::init(cli.global.verbose, cli.global.log_format);
-    finish(execute(cli, app).await, json)
 }
 
 /// Says how it ended and turns that into the exit code.

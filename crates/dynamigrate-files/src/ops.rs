@@ -1,6 +1,8 @@
 //! The operations of a TOML migration, applied in order to each item, and the exact inverses
 //! `down` is derived from. Pure; unit-tested here.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use dynamigrate::{Change, Item};
 use serde_json::Value;
@@ -99,18 +101,16 @@ impl Op {
         }
     }
 
-    fn apply(&self, item: &mut Item) -> Result<(), String> {
+    fn apply(&self, item: &mut Patched) -> Result<(), String> {
         match self {
-            Op::Set { attribute, value } => {
-                item.insert(attribute.clone(), value.clone());
-            }
+            Op::Set { attribute, value } => item.set(attribute, value.clone()),
             Op::Default { attribute, value } => {
-                item.entry(attribute.clone()).or_insert_with(|| value.clone());
+                if item.get(attribute).is_none() {
+                    item.set(attribute, value.clone());
+                }
             }
             Op::Add { attribute, value } => place(item, attribute, value.clone(), "add")?,
-            Op::Remove { attribute } => {
-                item.remove(attribute);
-            }
+            Op::Remove { attribute } => item.remove(attribute),
             Op::Rename { from, to } => {
                 if let Some(value) = item.get(from).cloned() {
                     place(item, to, value, "rename")?;
@@ -122,35 +122,70 @@ impl Op {
                     place(item, to, value, "copy")?;
                 }
             }
-            Op::Version { attribute, value } => {
-                item.insert(attribute.clone(), AttributeValue::N(value.to_string()));
-            }
+            Op::Version { attribute, value } => item.set(attribute, AttributeValue::N(value.to_string())),
         }
         Ok(())
     }
 }
 
+/// The item as the operations so far left it: the read item under the attributes they set
+/// (`Some`) or removed (`None`). Only what they touch is copied, not the whole item.
+struct Patched<'a> {
+    read: &'a Item,
+    changed: BTreeMap<String, Option<AttributeValue>>,
+}
+
+impl Patched<'_> {
+    fn get(&self, name: &str) -> Option<&AttributeValue> {
+        match self.changed.get(name) {
+            Some(changed) => changed.as_ref(),
+            None => self.read.get(name),
+        }
+    }
+
+    fn set(&mut self, name: &str, value: AttributeValue) {
+        self.changed.insert(name.to_string(), Some(value));
+    }
+
+    fn remove(&mut self, name: &str) {
+        self.changed.insert(name.to_string(), None);
+    }
+}
+
 /// Puts `value` under a name that must be free: overwriting another value would lose it, and
 /// would make the inverse inexact. The same value already there is fine (a re-run).
-fn place(item: &mut Item, name: &str, value: AttributeValue, verb: &str) -> Result<(), String> {
+fn place(item: &mut Patched, name: &str, value: AttributeValue, verb: &str) -> Result<(), String> {
     match item.get(name) {
         Some(existing) if existing != &value => {
             Err(format!("{verb}: {name} already holds another value; use set to overwrite it deliberately"))
         }
         _ => {
-            item.insert(name.to_string(), value);
+            item.set(name, value);
             Ok(())
         }
     }
 }
 
-/// Every operation in order: the whole new item (the engine writes only what differs).
+/// Every operation in order, as an update of the attributes they touch (the engine then skips
+/// what would leave the item as it is).
 pub fn apply_all(ops: &[Op], item: &Item) -> Result<Change, String> {
-    let mut new = item.clone();
+    let mut patched = Patched { read: item, changed: BTreeMap::new() };
     for op in ops {
-        op.apply(&mut new)?;
+        op.apply(&mut patched)?;
     }
-    Ok(Change::Put(new))
+    let mut set = BTreeMap::new();
+    let mut remove = Vec::new();
+    // Only real differences: an attribute set to what it held, or removed while absent, is no write.
+    for (name, value) in patched.changed {
+        match value {
+            Some(value) if item.get(&name) != Some(&value) => {
+                set.insert(name, value);
+            }
+            None if item.contains_key(&name) => remove.push(name),
+            _ => {}
+        }
+    }
+    Ok(Change::Update { set, remove })
 }
 
 /// The derived `down`: each operation's inverse, in reverse order; None if one has none.
@@ -176,10 +211,7 @@ mod tests {
     }
 
     fn after(ops: &[Op], item: &Item) -> Item {
-        match apply_all(ops, item).unwrap() {
-            Change::Put(new) => new,
-            other => panic!("{other:?}"),
-        }
+        apply_all(ops, item).unwrap().apply(item).expect("operations never delete the item")
     }
 
     #[test]
