@@ -127,8 +127,24 @@ fn set_to_js<'js>(
     h.set.call((array,))
 }
 
+/// DynamoDB nests lists and maps 32 levels deep at most; deeper is refused before the recursion
+/// below could exhaust the thread's stack.
+const MAX_DEPTH: usize = 32;
+
 /// A script's value as an attribute value, or what is wrong with it (`path` names where).
 pub(crate) fn from_js<'js>(h: &Helpers<'js>, value: &Value<'js>, path: &str) -> Result<AttributeValue, String> {
+    nested_from_js(h, value, path, 0)
+}
+
+fn nested_from_js<'js>(
+    h: &Helpers<'js>,
+    value: &Value<'js>,
+    path: &str,
+    depth: usize,
+) -> Result<AttributeValue, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("{path} is nested more than {MAX_DEPTH} levels deep, more than DynamoDB allows"));
+    }
     let wrong = |what: &str| Err(format!("{path} is {what}, which DynamoDB cannot store"));
     match value.type_of() {
         Type::String => Ok(AttributeValue::S(js_string(value)?)),
@@ -144,11 +160,12 @@ pub(crate) fn from_js<'js>(h: &Helpers<'js>, value: &Value<'js>, path: &str) -> 
             let array = value.as_array().ok_or_else(|| format!("{path} is not a readable array"))?;
             let mut list = Vec::with_capacity(array.len());
             for (i, element) in array.iter::<Value>().enumerate() {
-                list.push(from_js(h, &element.map_err(|e| e.to_string())?, &format!("{path}[{i}]"))?);
+                let element = element.map_err(|e| e.to_string())?;
+                list.push(nested_from_js(h, &element, &format!("{path}[{i}]"), depth + 1)?);
             }
             Ok(AttributeValue::L(list))
         }
-        Type::Object => object_from_js(h, value.as_object().ok_or("not an object")?, path),
+        Type::Object => object_from_js(h, value.as_object().ok_or("not an object")?, path, depth),
         Type::Proxy => wrong("a Proxy"),
         Type::Function | Type::Constructor => wrong("a function"),
         Type::Promise => wrong("a Promise (transforms are synchronous: no async, no await)"),
@@ -156,11 +173,16 @@ pub(crate) fn from_js<'js>(h: &Helpers<'js>, value: &Value<'js>, path: &str) -> 
     }
 }
 
-fn object_from_js<'js>(h: &Helpers<'js>, object: &Object<'js>, path: &str) -> Result<AttributeValue, String> {
+fn object_from_js<'js>(
+    h: &Helpers<'js>,
+    object: &Object<'js>,
+    path: &str,
+    depth: usize,
+) -> Result<AttributeValue, String> {
     // Most objects a transform returns are plain: tell them first, by their prototype alone.
     let prototype = object.get_prototype();
     if prototype.as_ref().is_none_or(|p| p.as_value() == h.object_prototype.as_value()) {
-        return map_from_js(h, object, path);
+        return map_from_js(h, object, path, depth);
     }
     if object.is_typed_array::<u8>() {
         let array = object.as_typed_array::<u8>().ok_or("not a Uint8Array")?;
@@ -176,7 +198,7 @@ fn object_from_js<'js>(h: &Helpers<'js>, object: &Object<'js>, path: &str) -> Re
     }
     if h.is_set.call::<_, bool>((object.clone(),)).map_err(|e| e.to_string())? {
         let values: Array = h.set_values.call((object.clone(),)).map_err(|e| e.to_string())?;
-        return set_from_js(h, &values, path);
+        return set_from_js(h, &values, path, depth);
     }
     let name = object.get::<_, Object>("constructor").and_then(|c| c.get::<_, String>("name")).unwrap_or_default();
     Err(format!(
@@ -184,12 +206,17 @@ fn object_from_js<'js>(h: &Helpers<'js>, object: &Object<'js>, path: &str) -> Re
     ))
 }
 
-fn map_from_js<'js>(h: &Helpers<'js>, object: &Object<'js>, path: &str) -> Result<AttributeValue, String> {
+fn map_from_js<'js>(
+    h: &Helpers<'js>,
+    object: &Object<'js>,
+    path: &str,
+    depth: usize,
+) -> Result<AttributeValue, String> {
     let mut map = std::collections::HashMap::new();
     for entry in object.props::<String, Value>() {
         let (key, value) = entry.map_err(|e| e.to_string())?;
         if !value.is_undefined() {
-            let converted = from_js(h, &value, &format!("{path}.{key}"))?;
+            let converted = nested_from_js(h, &value, &format!("{path}.{key}"), depth + 1)?;
             map.insert(key, converted);
         }
     }
@@ -198,10 +225,11 @@ fn map_from_js<'js>(h: &Helpers<'js>, object: &Object<'js>, path: &str) -> Resul
 
 /// A `Set` is a string set, a number set or a binary set by what it holds; DynamoDB has no empty
 /// sets and no sets of mixed types.
-fn set_from_js<'js>(h: &Helpers<'js>, values: &Array<'js>, path: &str) -> Result<AttributeValue, String> {
+fn set_from_js<'js>(h: &Helpers<'js>, values: &Array<'js>, path: &str, depth: usize) -> Result<AttributeValue, String> {
     let mut converted = Vec::with_capacity(values.len());
     for (i, element) in values.iter::<Value>().enumerate() {
-        converted.push(from_js(h, &element.map_err(|e| e.to_string())?, &format!("{path} (element {i})"))?);
+        let element = element.map_err(|e| e.to_string())?;
+        converted.push(nested_from_js(h, &element, &format!("{path} (element {i})"), depth + 1)?);
     }
     let mixed =
         || format!("{path} is a Set of mixed types; DynamoDB sets hold only strings, only numbers or only binary");

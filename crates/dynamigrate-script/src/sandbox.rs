@@ -35,7 +35,7 @@ const FREEZE: &str = r#"(function (global) {
 })(globalThis);"#;
 
 /// Where the compiled factory is kept, as a frozen global.
-pub(crate) const FACTORY: &str = "__dynamigrate_factory";
+const FACTORY: &str = "__dynamigrate_factory";
 
 /// An interpreter with a migration's factory compiled into it.
 pub(crate) struct Sandbox {

@@ -177,6 +177,10 @@ fn misbehaving_scripts_fail_their_item_with_a_clear_error() {
         ("export function transform() { return { s: new Set(['a', 1]) }; }", "mixed types"),
         ("export function transform() { return { n: NaN }; }", "NaN"),
         ("export function transform() { return { m: new Map() }; }", "Map object"),
+        (
+            "export function transform() { let a = []; for (let i = 0; i < 100000; i++) a = [a]; return { a }; }",
+            "nested more than 32 levels",
+        ),
         ("export function transform() { return { u: [undefined] }; }", "undefined"),
         ("export function transform() { }", "returned undefined"),
         ("export function transform() { return 5; }", "must return an object or null"),
