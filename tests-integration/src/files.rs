@@ -23,10 +23,6 @@ impl Folder {
         std::fs::write(self.dir.join(name), text).expect("write migration file");
         self
     }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
 }
 
 impl Default for Folder {
@@ -44,14 +40,9 @@ impl Drop for Folder {
 impl World {
     /// The bare `dynamigrate` binary on this world, reading migrations from `dir`.
     pub async fn files(&self, dir: &Path, args: &[&str]) -> Ran {
-        self.files_with(dir, args, &[]).await
-    }
-
-    pub async fn files_with(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
         let dir = dir.to_string_lossy();
         let args: Vec<&str> = ["--dir", dir.as_ref()].into_iter().chain(args.iter().copied()).collect();
         let mut command = self.command_of(&bare_binary(), &args);
-        command.envs(env.iter().copied());
         finish(command.spawn().expect("spawn dynamigrate")).await
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, Object, Persistent, Runtime, Value};
+use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, Object, Persistent, Runtime};
 
 use crate::convert::Kept;
 use crate::options::{Limits, RunInfo};
@@ -33,9 +33,6 @@ const FREEZE: &str = r#"(function (global) {
     for (const d of Object.values(Object.getOwnPropertyDescriptors(o))) roots.push(d.value, d.get, d.set);
   }
 })(globalThis);"#;
-
-/// Where the compiled factory is kept, as a frozen global.
-const FACTORY: &str = "__dynamigrate_factory";
 
 /// An interpreter with a migration's factory compiled into it.
 pub(crate) struct Sandbox {
@@ -66,19 +63,19 @@ impl Sandbox {
         })));
         let context = Context::full(&runtime).map_err(|e| format!("starting the script engine: {e}"))?;
         let mut sandbox = Self { kept: None, exports: None, context, deadline, epoch, limits };
-        sandbox.load(factory_code, file)?;
-        let loading = limits.for_loading();
-        let (kept, exports) = sandbox.with_deadline(loading.item_timeout, |ctx| {
-            let kept = Kept::new(&ctx, info).catch(&ctx).map_err(|e| describe(e, loading))?;
-            let exports = evaluate(&ctx).catch(&ctx).map_err(|e| describe(e, loading))?;
-            Ok::<_, String>((kept, Persistent::save(&ctx, exports)))
-        })?;
+        let (kept, exports) = sandbox.load(factory_code, file, info)?;
         sandbox.kept = Some(kept);
         sandbox.exports = Some(exports);
         Ok(sandbox)
     }
 
-    fn load(&self, factory_code: &str, file: &str) -> Result<(), String> {
+    /// The prelude, the built-ins frozen, then the module run once and frozen.
+    fn load(
+        &self,
+        factory_code: &str,
+        file: &str,
+        info: &RunInfo,
+    ) -> Result<(Kept, Persistent<Object<'static>>), String> {
         let file = file.to_string();
         let limits = self.limits.for_loading();
         self.with_deadline(limits.item_timeout, |ctx| {
@@ -97,12 +94,12 @@ impl Sandbox {
             let mut options = rquickjs::context::EvalOptions::default();
             options.global = true;
             options.filename = Some(file.clone());
-            let factory: Value =
+            let factory: Function =
                 ctx.eval_with_options(factory_code, options).catch(&ctx).map_err(|e| describe(e, limits))?;
-            let define = format!("(f) => Object.defineProperty(globalThis, {FACTORY:?}, {{ value: f }})");
-            let define: Function = ctx.eval(define).catch(&ctx).map_err(|e| describe(e, limits))?;
-            define.call::<_, ()>((factory,)).catch(&ctx).map_err(|e| describe(e, limits))?;
-            ctx.eval::<(), _>(FREEZE).catch(&ctx).map_err(|e| describe(e, limits))
+            ctx.eval::<(), _>(FREEZE).catch(&ctx).map_err(|e| describe(e, limits))?;
+            let kept = Kept::new(&ctx, info).catch(&ctx).map_err(|e| describe(e, limits))?;
+            let exports = evaluate(&ctx, factory).catch(&ctx).map_err(|e| describe(e, limits))?;
+            Ok((kept, Persistent::save(&ctx, exports)))
         })
     }
 
@@ -137,8 +134,7 @@ impl Sandbox {
 
 /// Runs the module's top level (its factory, see `source.rs`) once, after the built-ins are frozen,
 /// and freezes its exports and every top-level value: what isolates one item from the next.
-fn evaluate<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
-    let factory: Function = ctx.globals().get(FACTORY)?;
+fn evaluate<'js>(ctx: &Ctx<'js>, factory: Function<'js>) -> rquickjs::Result<Object<'js>> {
     let module: rquickjs::Array = factory.call(())?;
     let exports: Object = module.get(0)?;
     let bindings: rquickjs::Array = module.get(1)?;
