@@ -145,6 +145,7 @@ async fn history_writes_are_fenced_on_holding_the_lease() {
         error: None,
         checksum: None,
         allowed_modified: Vec::new(),
+        verification: None,
         ran_by: first.clone(),
     };
     history.write_attempt(&attempt, &lock_a.fence()).await.expect("the holder may write");

@@ -97,6 +97,21 @@ pub enum Command {
         #[command(flatten)]
         backfill: BackfillSettings,
     },
+    /// Count the table's items by version (a read-only scan) and record the result for `status`
+    Versions {
+        /// Exit 4 unless every item is at version N or above (for CI)
+        #[arg(long, value_name = "N", conflicts_with = "sample")]
+        at_least: Option<u64>,
+        /// Estimate from a random PERCENT of the scan segments (0 < PERCENT <= 100) instead of reading every item
+        #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
+        sample: Option<f64>,
+        /// Parallel scan segments [default: one per GiB of table, 4 to 1000]
+        #[arg(long, value_name = "N")]
+        segments: Option<u32>,
+        /// Read-capacity limit for the scan, in RCU per second
+        #[arg(long, value_name = "RCU")]
+        max_rcu: Option<f64>,
+    },
     /// Write a new, dated migration file from a commented template and print its path
     New {
         /// What the migration does, e.g. "add metadata field" (also names the file)
@@ -141,6 +156,13 @@ pub struct WaitArg {
     /// Wait up to SECS (at most 86400, a day) for a lock held by another runner instead of failing at once
     #[arg(long, value_name = "SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub wait: u64,
+}
+
+fn parse_percent(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 100.0 => Ok(p),
+        _ => Err(format!("{value} is not a percentage above 0 and at most 100, e.g. 1 or 0.01")),
+    }
 }
 
 fn parse_id(value: &str) -> Result<MigrationId, String> {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dynamigrate::ledger::{DEFAULT_HISTORY_TABLE, DEFAULT_LEASE};
+use dynamigrate::versions::Versioning;
 use dynamigrate::BackfillSettings;
 use serde::Deserialize;
 
@@ -24,8 +25,43 @@ pub struct ConfigFile {
     pub lease_seconds: Option<u64>,
     /// The migrations folder, relative to this file [default: migrations, beside it].
     pub migrations_dir: Option<PathBuf>,
+    /// How items carry their version: the main table's, and other tables' by logical name.
+    #[serde(default)]
+    pub versions: VersionsConfig,
     #[serde(default)]
     pub stages: BTreeMap<String, StageConfig>,
+}
+
+/// `[versions]`: the same in every stage, since it describes the application's data.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionsConfig {
+    #[serde(flatten)]
+    pub main: TableVersions,
+    /// `[versions.tables.NAME]`, NAME a logical table of the stages' `[tables]`.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableVersions>,
+}
+
+/// One table's version attribute and the version of items without it.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableVersions {
+    /// [default: version]
+    pub attribute: Option<String>,
+    /// [default: 1]
+    pub unversioned: Option<u64>,
+}
+
+impl TableVersions {
+    fn resolve(&self, at: &str) -> Result<Versioning, ConfigError> {
+        let defaults = Versioning::default();
+        let attribute = self.attribute.clone().unwrap_or(defaults.attribute);
+        if attribute.is_empty() {
+            return Err(ConfigError::Invalid(format!("[{at}] attribute is empty: name the version attribute")));
+        }
+        Ok(Versioning { attribute, unversioned: self.unversioned.unwrap_or(defaults.unversioned) })
+    }
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -77,6 +113,8 @@ pub struct Stage {
     pub lease: Duration,
     /// Backfill settings from the stage; the command line's win over them.
     pub backfill: BackfillSettings,
+    /// How each table carries versions, by physical name.
+    pub versioning: BTreeMap<String, Versioning>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,9 +196,11 @@ pub fn resolve(file: Option<(&Path, &ConfigFile)>, name: &str, cli: &Overrides) 
         )));
     }
     stage.backfill.validate().map_err(|e| ConfigError::Invalid(format!("stage {name}: {e}")))?;
+    let table = cli.table.clone().or(stage.table);
+    let versioning = versioning(&file.versions, table.as_deref(), &stage.tables)?;
     Ok(Stage {
         name: name.to_string(),
-        table: cli.table.clone().or(stage.table),
+        table,
         tables: stage.tables,
         region: cli.region.clone().or(stage.region),
         profile: cli.profile.clone().or(stage.profile),
@@ -174,7 +214,27 @@ pub fn resolve(file: Option<(&Path, &ConfigFile)>, name: &str, cli: &Overrides) 
         confirm: stage.confirm.unwrap_or(name == "prod" || name == "production"),
         lease: Duration::from_secs(lease_seconds),
         backfill: stage.backfill,
+        versioning,
     })
+}
+
+/// `[versions]` by physical table: the main table's, and each logical table's this stage has.
+fn versioning(
+    config: &VersionsConfig,
+    main: Option<&str>,
+    tables: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, Versioning>, ConfigError> {
+    let mut by_table = BTreeMap::new();
+    if let Some(main) = main {
+        by_table.insert(main.to_string(), config.main.resolve("versions")?);
+    }
+    for (logical, versions) in &config.tables {
+        let resolved = versions.resolve(&format!("versions.tables.{logical}"))?;
+        if let Some(physical) = tables.get(logical) {
+            by_table.insert(physical.clone(), resolved);
+        }
+    }
+    Ok(by_table)
 }
 
 #[cfg(test)]
@@ -243,6 +303,19 @@ mod tests {
         let stage = resolve(None, "prod", &Overrides { table: Some("t".into()), ..Overrides::default() }).unwrap();
         assert_eq!(stage.history_table, DEFAULT_HISTORY_TABLE);
         assert!(stage.confirm);
+    }
+
+    #[test]
+    fn versions_describe_the_main_table_and_logical_tables() {
+        let text = format!("{SAMPLE}\n[versions]\nunversioned = 0\n[versions.tables.orders]\nattribute = \"v\"\n");
+        let file = parse(&text.replace("[stages.dev]", "[versions.x]\n[stages.dev]")).err().unwrap_or_default();
+        assert!(file.contains("unknown field `x`"), "{file}");
+        let file = parse(&text).unwrap();
+        let stage = resolve(Some((Path::new("x.toml"), &file)), "prod", &Overrides::default()).unwrap();
+        assert_eq!(stage.versioning["prod-items"], Versioning { attribute: "version".into(), unversioned: 0 });
+        assert_eq!(stage.versioning["prod-orders"], Versioning { attribute: "v".into(), unversioned: 1 });
+        let dev = resolve(Some((Path::new("x.toml"), &file)), "dev", &Overrides::default()).unwrap();
+        assert_eq!(dev.versioning.len(), 1, "dev has no orders table");
     }
 
     #[test]

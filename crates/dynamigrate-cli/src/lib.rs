@@ -1,5 +1,5 @@
 //! The dynamigrate command line, as a library: a team's migrations binary hands its migrations to
-//! [`main`] and gets `status`, `run`, `down`, `new` and `unlock` with every option.
+//! [`main`] and gets `status`, `run`, `down`, `versions`, `new` and `unlock` with every option.
 //!
 //! ```no_run
 //! # use dynamigrate::Migration;
@@ -23,6 +23,7 @@
 mod advice;
 mod args;
 mod aws;
+mod census;
 pub mod config;
 mod confirm;
 mod contract;
@@ -39,6 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use dynamigrate::versions::Sampling;
 use dynamigrate::{
     BackfillSettings, DownOptions, DownTarget, Migration, MigrationSet, RunOptions, Runner, RunnerConfig,
 };
@@ -188,6 +190,10 @@ async fn execute(cli: Cli, app: App) -> Result<u8, Failure> {
     // The backfill knobs too are checked before credentials are resolved (which may go to the network).
     let backfill = match &cli.command {
         Command::Run { backfill, .. } | Command::Down { backfill, .. } => settings(backfill, &stage)?,
+        Command::Versions { segments, max_rcu, .. } => {
+            let scan = BackfillSettings { segments: *segments, max_rcu: *max_rcu, ..BackfillSettings::default() };
+            settings(&scan, &stage)?
+        }
         _ => BackfillSettings::default(),
     };
     let (client, retry_stats) = aws::client(&stage).await.map_err(Failure::invalid)?;
@@ -197,6 +203,7 @@ async fn execute(cli: Cli, app: App) -> Result<u8, Failure> {
         tables: stage.tables.clone(),
         history_table: stage.history_table.clone(),
         lease: stage.lease,
+        versioning: stage.versioning.clone(),
     };
     let progress =
         if global.json || global.log_format == LogFormat::Json { ProgressMode::Log } else { ProgressMode::detect() };
@@ -228,6 +235,17 @@ async fn execute(cli: Cli, app: App) -> Result<u8, Failure> {
             confirm_if_asked(&stage, global.yes || dry_run, "roll back", runner.plan_down(&options)).await?;
             let _interrupt = signals::stop_on_signal(runner.shutdown_token(), "down");
             Ok(print_run(&runner.down(&options).await?, json))
+        }
+        Command::Versions { at_least, sample, .. } => {
+            let sampling = sample.map_or(Sampling::Full, Sampling::Percent);
+            let census = runner.versions(global.table.as_deref(), sampling, &backfill).await?;
+            if json {
+                output::json(&census)
+            } else {
+                census::print(&census)
+            }
+            let behind = at_least.is_some_and(|n| census.at_least(n) < census.items);
+            Ok(if behind { exit::CHECK_FOUND_WORK } else { exit::OK })
         }
         Command::New { .. } => unreachable!("handled before any I/O"),
         Command::Unlock { force } => {

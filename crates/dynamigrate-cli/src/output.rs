@@ -42,14 +42,18 @@ pub fn status(report: &StatusReport) {
             let took = a.duration_ms.map_or(String::new(), |ms| format!(" {:.1}s", ms as f64 / 1000.0));
             format!("#{} {}{took}", a.attempt, a.started_at)
         });
+        let phase = entry.phase.map_or(String::new(), |p| format!("[{p}] "));
         let _ = writeln!(
             out,
-            "  {:<width$}  {:<19}  {:<34}  {}",
+            "  {:<width$}  {:<19}  {:<34}  {phase}{}",
             entry.id.as_str(),
             entry.state.label(),
             last,
             entry.description
         );
+        if let Some(required) = &entry.requires {
+            let _ = writeln!(out, "  {:<width$}  requires {}", "", required.text);
+        }
         if let Some(error) = entry.last_attempt.as_ref().and_then(|a| a.error.as_ref()) {
             if entry.state != MigrationState::Applied {
                 let _ = writeln!(out, "  {:<width$}  error: {error}", "");
@@ -70,6 +74,7 @@ pub fn status(report: &StatusReport) {
         status.count(MigrationState::Pending),
         status.count(MigrationState::Missing),
     );
+    crate::census::status_lines(&mut out, &report.censuses);
 }
 
 pub fn run_report(report: &RunReport) {
@@ -95,6 +100,14 @@ pub fn run_report(report: &RunReport) {
             Some(error) => {
                 let _ = writeln!(out, "FAILED {}  ({counts}, {seconds:.1}s): {error}", m.id);
             }
+        }
+        if let Some(v) = &m.verification {
+            let result = if v.passed { "passed" } else { "FAILED" };
+            let _ = writeln!(
+                out,
+                "  verified {}: {result} ({} items read, {} break it)",
+                v.requirement, v.scanned, v.failing
+            );
         }
         for backfill in &m.backfills {
             backfill_summary(&mut out, backfill, resume);

@@ -67,6 +67,24 @@ pub struct Attempt {
     /// (`--allow-modified`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_modified: Vec<MigrationId>,
+    /// The read-only check a contract step ran before it changed anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
     #[serde(flatten)]
     pub ran_by: RunIdentity,
+}
+
+/// What a verification scan found: whether the requirement held, and if not, how many items broke
+/// it and the keys of the first few (DynamoDB JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    /// The requirement in words: "every item at v3 or above".
+    pub requirement: String,
+    pub table: String,
+    pub passed: bool,
+    pub failing: u64,
+    pub scanned: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample_keys: Vec<String>,
+    pub checked_at: String,
 }

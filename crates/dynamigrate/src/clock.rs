@@ -20,8 +20,20 @@ pub fn rfc3339(epoch_ms: u64) -> String {
     }
 }
 
+/// Epoch milliseconds of an RFC 3339 time, as [`rfc3339`] writes them; None for anything else.
+pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    let time = DateTime::from_str(text, Format::DateTime).ok()?;
+    u64::try_from(time.to_millis().ok()?).ok()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reads_back_what_it_writes() {
+        assert_eq!(super::parse_rfc3339(&super::rfc3339(1_764_315_456_123)), Some(1_764_315_456_123));
+        assert_eq!(super::parse_rfc3339("yesterday"), None);
+    }
+
     #[test]
     fn formats_utc_with_milliseconds() {
         assert_eq!(super::rfc3339(1_764_315_456_123), "2025-11-28T07:37:36.123Z");

@@ -61,6 +61,8 @@ pub struct BackfillProgress {
     pub dry_run: bool,
     /// The rate limit in force, e.g. "limit 95 WCU/s, backing off".
     pub limit: Option<String>,
+    /// How far the backfill has come toward its goal, e.g. "71.3% of items at v2".
+    pub completion: Option<String>,
 }
 
 impl ProgressSnapshot {
@@ -101,6 +103,9 @@ impl fmt::Display for ProgressSnapshot {
                 " | scanned {}, {modified} {}, skipped {}, failed {}, conflicts {}",
                 c.scanned, c.modified, c.skipped, c.failed, b.conflicts
             )?;
+            if let Some(completion) = &b.completion {
+                write!(f, " | {completion}")?;
+            }
         }
         write!(f, " | {:.0} items/s", self.per_second)?;
         if let Some(limit) = self.backfill.as_ref().and_then(|b| b.limit.as_ref()) {
@@ -206,6 +211,7 @@ mod tests {
                 conflicts: 0,
                 dry_run: false,
                 limit: None,
+                completion: None,
             }),
         }
     }

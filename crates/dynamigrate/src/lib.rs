@@ -23,16 +23,17 @@ pub mod ledger;
 pub mod migration;
 pub mod plan;
 pub mod runner;
+pub mod versions;
 
 pub use async_trait::async_trait;
-pub use attempt::{Attempt, AttemptState, Direction, RunIdentity};
+pub use attempt::{Attempt, AttemptState, Direction, RunIdentity, Verification};
 pub use backfill::{BackfillSettings, BackfillSpec, BackfillSummary, Change, Guard, Item, Transform, WriteMode};
 pub use context::MigrationContext;
 pub use error::{Error, ErrorKind};
 pub use events::{Event, Observer, Progress, ProgressSnapshot};
 pub use id::MigrationId;
 pub use ledger::Ledger;
-pub use migration::{Migration, MigrationSet, Outcome};
+pub use migration::{Migration, MigrationSet, Outcome, Phase};
 pub use plan::{DownTarget, MigrationState, Status};
 pub use runner::{DownOptions, RunOptions, RunReport, Runner, RunnerConfig, StatusReport};
 

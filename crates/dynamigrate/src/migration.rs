@@ -2,13 +2,16 @@
 //! and the validated, ordered set of migrations a runner works from ([`MigrationSet`]).
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::context::MigrationContext;
 use crate::id::MigrationId;
+use crate::versions::Requirement;
 use crate::Error;
 
 /// One migration: an id, a description, `up`, and optionally `down`.
@@ -44,6 +47,28 @@ pub trait Migration: Send + Sync {
     /// checksum changes, `status` shows it as modified and `run` refuses to go on (the code that
     /// ran is no longer the code in hand). Migration files have one; a Rust migration may.
     fn checksum(&self) -> Option<String> {
+        None
+    }
+
+    /// Where the migration stands in expand → backfill → contract; shown by `status`.
+    fn phase(&self) -> Option<Phase> {
+        None
+    }
+
+    /// The logical table the migration works on (from the stage's `[tables]`); `None` is the
+    /// stage's main table.
+    fn table(&self) -> Option<String> {
+        None
+    }
+
+    /// For an upgrade: the version it brings the items of its table to.
+    fn upgrades_to(&self) -> Option<u64> {
+        None
+    }
+
+    /// For a contract step: what must hold before it runs. `run` checks it with a read-only scan
+    /// right before the step, and refuses (nothing written) if any item breaks it.
+    fn requires(&self) -> Option<Requirement> {
         None
     }
 
@@ -121,6 +146,14 @@ impl MigrationSet {
                 description: m.description().to_string(),
                 has_down: m.has_down(),
                 checksum: m.checksum(),
+                phase: m.phase(),
+                table: m.table(),
+                upgrades_to: m.upgrades_to(),
+                requires: m.requires().map(|r| Required {
+                    table: r.table().map(str::to_string),
+                    version: r.version(),
+                    text: r.to_string(),
+                }),
             })
             .collect()
     }
@@ -133,6 +166,56 @@ pub struct LocalMigration {
     pub description: String,
     pub has_down: bool,
     pub checksum: Option<String>,
+    pub phase: Option<Phase>,
+    pub table: Option<String>,
+    pub upgrades_to: Option<u64>,
+    pub requires: Option<Required>,
+}
+
+/// A contract step's requirement as the planner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Required {
+    /// The logical table; `None` is the main one.
+    pub table: Option<String>,
+    /// The version every item must have reached, for a version requirement.
+    pub version: Option<u64>,
+    /// The requirement in words.
+    pub text: String,
+}
+
+/// Where a migration stands in expand → backfill → contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Preparation and new-format writes; the old format still works.
+    Expand,
+    /// Rewrites existing items to the new format.
+    Backfill,
+    /// Stops supporting the old format (removes old attributes); runs only once verified.
+    Contract,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Expand => "expand",
+            Self::Backfill => "backfill",
+            Self::Contract => "contract",
+        })
+    }
+}
+
+impl FromStr for Phase {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "expand" => Ok(Self::Expand),
+            "backfill" => Ok(Self::Backfill),
+            "contract" => Ok(Self::Contract),
+            other => Err(format!("unknown phase {other:?}: use expand, backfill or contract")),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -159,6 +242,13 @@ mod tests {
         let set = MigrationSet::new(vec![Box::new(Named("20250201_b")), Box::new(Named("20250101_a"))]).unwrap();
         let ids: Vec<_> = set.iter().map(|(id, _)| id.to_string()).collect();
         assert_eq!(ids, ["20250101_a", "20250201_b"]);
+    }
+
+    #[test]
+    fn phases_read_and_print_as_words() {
+        assert_eq!("contract".parse::<Phase>(), Ok(Phase::Contract));
+        assert_eq!(Phase::Expand.to_string(), "expand");
+        assert!("cleanup".parse::<Phase>().unwrap_err().contains("expand, backfill or contract"));
     }
 
     #[test]

@@ -196,6 +196,18 @@ impl Backfill {
         self
     }
 
+    /// What the progress line says of how far the backfill has come (an upgrade's share of items
+    /// at its version, say), from the live counts and the table's estimated size.
+    pub fn completion(mut self, completion: super::Completion) -> Self {
+        self.env.scope.completion = Some(completion);
+        self
+    }
+
+    /// The history table of the run, when it writes (not in a dry run).
+    pub(crate) fn ledger(&self) -> Option<&Ledger> {
+        self.env.ledger.as_ref().map(|(ledger, _)| ledger)
+    }
+
     /// Scans, transforms and writes; returns when every segment is done, or the run was stopped.
     /// A backfill that fails part-way returns [`Error::Backfill`] with what it did, and its
     /// summary goes into the migration's report and attempt either way.

@@ -39,7 +39,7 @@ pub async fn run(
     checkpoints: Option<CheckpointStore>,
 ) -> Result<BackfillSummary, Error> {
     let retries_before = scope.retry_stats.snapshot();
-    let prepared = Prepared::new(spec, scope, checkpoints, true).await?;
+    let prepared = Prepared::new(spec, scope, checkpoints, true, None).await?;
     let mode = spec.settings.write_mode.unwrap_or_default();
     if mode == WriteMode::Batch && prepared.pipeline.scan.is_projected() {
         return Err(Error::Invalid(
@@ -85,10 +85,28 @@ pub async fn pass(
     scope: &Scope,
     checkpoints: Option<CheckpointStore>,
 ) -> Result<ScanReport, Error> {
-    let ran = Prepared::new(spec, scope, checkpoints, false).await?.execute(sink, None, scope).await;
+    let ran = Prepared::new(spec, scope, checkpoints, false, None).await?.execute(sink, None, scope).await;
     match ran.error {
         Some(error) => Err(error),
         None => Ok(ran.report),
+    }
+}
+
+/// Runs `sink` over a random `percent` of the table's scan segments (at least one): an estimate
+/// in a fraction of a full pass's time. Returns the report and how many segments were scanned of
+/// `report.segments`.
+pub async fn sample(
+    spec: &BackfillSpec,
+    sink: Arc<dyn PageSink>,
+    scope: &Scope,
+    percent: f64,
+) -> Result<(ScanReport, u32), Error> {
+    let prepared = Prepared::new(spec, scope, None, false, Some(percent)).await?;
+    let scanned = prepared.plan.len() as u32;
+    let ran = prepared.execute(sink, None, scope).await;
+    match ran.error {
+        Some(error) => Err(error),
+        None => Ok((ran.report, scanned)),
     }
 }
 
@@ -177,6 +195,7 @@ impl Prepared {
         scope: &Scope,
         checkpoints: Option<CheckpointStore>,
         writes: bool,
+        sample: Option<f64>,
     ) -> Result<Self, Error> {
         let started = Instant::now();
         let settings = &spec.settings;
@@ -192,7 +211,10 @@ impl Prepared {
             }
             None => Vec::new(),
         };
-        let plan = SegmentPlan::new(existing, settings.segments, shape.size_bytes);
+        let plan = match sample {
+            Some(percent) => SegmentPlan::sample(shape.item_count, percent),
+            None => SegmentPlan::new(existing, settings.segments, shape.size_bytes),
+        };
         plan.log_resume(&spec.name);
         let limits = settings.rate_limits();
         let adaptive = writes && limits.mode == RateMode::Adaptive && !scope.dry_run;
@@ -222,13 +244,14 @@ impl Prepared {
         let controller = adaptive.then(|| Controller::spawn(pipeline.rate.clone(), scope.retry_stats.clone()));
         let report_scope = ReportScope {
             label,
-            estimated_items: Some(shape.item_count),
-            total_segments: plan.total,
+            estimated_items: Some(plan.share_of(shape.item_count)),
+            total_segments: plan.len() as u32,
             writes,
             observer: scope.observer.clone(),
+            completion: scope.completion.clone(),
         };
         let reporter = Reporter::spawn(pipeline.meter.clone(), report_scope);
-        let (segments, resumed) = (plan.total, plan.resumed);
+        let (segments, resumed, expected) = (plan.total, plan.resumed, plan.len() as u64);
         let error = pipeline.clone().run(plan.pending(), workers, sink).await;
         reporter.finish().await;
         if let Some(controller) = controller {
@@ -239,7 +262,7 @@ impl Prepared {
             segments,
             counts: meter.counts(),
             resumed,
-            completed: meter.segments_done.load(Relaxed) == u64::from(segments),
+            completed: meter.segments_done.load(Relaxed) == expected,
             duration_ms: millis(started.elapsed()),
             read_units: pipeline.rate.read_milliunits.load(Relaxed) as f64 / 1000.0,
         };

@@ -58,7 +58,7 @@ use tokio_util::sync::CancellationToken;
 pub use builder::Backfill;
 pub(crate) use builder::BackfillEnv;
 pub use change::{Change, Expressions, Guard};
-pub use engine::{pass, run};
+pub use engine::{pass, run, sample};
 pub use rate::{RateLimits, RateMode};
 pub use settings::{
     choose_segments, BackfillSettings, WriteMode, DEFAULT_CONCURRENCY, DEFAULT_MAX_FAILURES, DEFAULT_PAGE_SIZE,
@@ -87,7 +87,13 @@ pub struct Scope {
     pub retry_stats: Arc<RetryStats>,
     /// The migration the pass belongs to, for failure records.
     pub migration: Option<MigrationId>,
+    /// How far the pass has come in words the progress line shows, from its live counts and the
+    /// table's estimated size: an upgrade says "71.3% of items at v2".
+    pub completion: Option<Completion>,
 }
+
+/// See [`Scope::completion`].
+pub type Completion = Arc<dyn Fn(&Counts, Option<u64>) -> Option<String> + Send + Sync>;
 
 impl Scope {
     /// A scope that writes, is never cancelled, tells nobody and belongs to no migration.
@@ -99,6 +105,7 @@ impl Scope {
             observer: Arc::new(Silent),
             retry_stats: Arc::default(),
             migration: None,
+            completion: None,
         }
     }
 }

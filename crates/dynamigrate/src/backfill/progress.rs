@@ -23,6 +23,7 @@ pub(crate) struct ReportScope {
     /// A backfill reports its counts and rate limit; a read-only scan only its position.
     pub writes: Option<Writes>,
     pub observer: Arc<dyn Observer>,
+    pub completion: Option<super::Completion>,
 }
 
 /// A backfill's part of the report.
@@ -82,11 +83,15 @@ fn snapshot(meter: &Meter, scope: &ReportScope, per_second: f64, elapsed: Durati
         per_second,
         elapsed_ms: crate::events::millis(elapsed),
         segments: Some((meter.segments_done.load(Relaxed), scope.total_segments)),
-        backfill: scope.writes.as_ref().map(|writes| BackfillProgress {
-            counts: meter.counts(),
-            conflicts: meter.conflicts.load(Relaxed),
-            dry_run: writes.dry_run,
-            limit: writes.rate.describe(),
+        backfill: scope.writes.as_ref().map(|writes| {
+            let counts = meter.counts();
+            BackfillProgress {
+                completion: scope.completion.as_ref().and_then(|f| f(&counts, scope.estimated_items)),
+                counts,
+                conflicts: meter.conflicts.load(Relaxed),
+                dry_run: writes.dry_run,
+                limit: writes.rate.describe(),
+            }
         }),
     }
 }
@@ -108,6 +113,7 @@ mod tests {
             total_segments: 4,
             writes: None,
             observer: Arc::new(Silent),
+            completion: None,
         };
         let s = snapshot(&meter, &scope, 10.0, Duration::ZERO);
         assert_eq!(s.permille(), 150);

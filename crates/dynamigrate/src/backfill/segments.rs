@@ -48,6 +48,31 @@ impl SegmentPlan {
         Self { checkpoints, total, resumed: !existing.is_empty(), earlier, done_before }
     }
 
+    /// A random `percent` of `total` segments (at least one), where `total` divides the table's
+    /// `items` into segments of about a thousand items (100 to DynamoDB's most, 1,000,000): small
+    /// segments make the sample spread over the table.
+    pub fn sample(items: u64, percent: f64) -> Self {
+        let total = (items / 1000).clamp(100, 1_000_000) as u32;
+        let wanted = ((f64::from(total) * percent / 100.0).ceil() as u32).clamp(1, total);
+        let mut chosen: Vec<u32> = (0..total).collect();
+        fastrand::shuffle(&mut chosen);
+        chosen.truncate(wanted as usize);
+        chosen.sort_unstable();
+        let checkpoints =
+            chosen.into_iter().map(|segment| Checkpoint { segment, total_segments: total, ..Checkpoint::default() });
+        Self { checkpoints: checkpoints.collect(), total, resumed: false, earlier: Counts::default(), done_before: 0 }
+    }
+
+    /// Segments this plan scans (a sample scans some of `total`).
+    pub fn len(&self) -> usize {
+        self.checkpoints.len()
+    }
+
+    /// The part of `items` this plan's segments hold, roughly.
+    pub fn share_of(&self, items: u64) -> u64 {
+        items * self.checkpoints.len() as u64 / u64::from(self.total.max(1))
+    }
+
     pub fn log_resume(&self, name: &str) {
         if self.resumed {
             tracing::info!(
@@ -81,6 +106,17 @@ mod tests {
         assert_eq!((plan.total, plan.resumed, plan.done_before), (7, false, 0));
         assert_eq!(plan.pending().iter().map(|c| c.segment).collect::<Vec<_>>(), (0..7).collect::<Vec<_>>());
         assert_eq!(SegmentPlan::new(Vec::new(), None, 0).total, 4, "at least 4 segments");
+    }
+
+    #[test]
+    fn a_sample_takes_its_share_of_small_segments_at_random() {
+        let plan = SegmentPlan::sample(1_000_000, 5.0);
+        assert_eq!((plan.total, plan.len()), (1000, 50));
+        assert_eq!(plan.share_of(1_000_000), 50_000);
+        let segments: Vec<u32> = plan.pending().iter().map(|c| c.segment).collect();
+        assert!(segments.windows(2).all(|w| w[0] < w[1]) && segments.iter().all(|s| *s < 1000), "{segments:?}");
+        assert_eq!(SegmentPlan::sample(10, 0.001).len(), 1, "at least one segment");
+        assert_eq!(SegmentPlan::sample(5_000_000_000, 0.01).total, 1_000_000, "DynamoDB's most");
     }
 
     #[test]

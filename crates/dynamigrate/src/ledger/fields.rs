@@ -44,7 +44,19 @@ const LOCK: [Field; 6] = [
     ("command", Shape::Text, REQUIRED),
 ];
 
-const ATTEMPT: [Field; 20] = [
+const CENSUS: [Field; 9] = [
+    ("table", Shape::Text, REQUIRED),
+    ("versioning", Shape::Map, REQUIRED),
+    ("measured_at", Shape::Text, REQUIRED),
+    ("items", U64, REQUIRED),
+    ("versions", Shape::Map, REQUIRED),
+    ("without", U64, REQUIRED),
+    ("unknown", Shape::Map, OPTIONAL),
+    ("sample", Shape::Map, OPTIONAL),
+    ("duration_ms", U64, REQUIRED),
+];
+
+const ATTEMPT: [Field; 21] = [
     ("migration_id", Shape::Text, REQUIRED),
     ("attempt", U32, REQUIRED),
     ("direction", Shape::OneOf(&["up", "down"]), REQUIRED),
@@ -59,6 +71,7 @@ const ATTEMPT: [Field; 20] = [
     ("error", Shape::Text, OPTIONAL),
     ("checksum", Shape::Text, OPTIONAL),
     ("allowed_modified", Shape::Texts, OPTIONAL),
+    ("verification", Shape::Map, OPTIONAL),
     ("run_id", Shape::Text, REQUIRED),
     ("owner", Shape::Text, REQUIRED),
     ("host", Shape::Text, REQUIRED),
@@ -87,6 +100,7 @@ pub(crate) fn check(entity: Entity, item: &Item) -> Result<(), String> {
         Entity::Lock => LEASE.iter().chain(LOCK.iter()).collect(),
         Entity::Attempt | Entity::Catalog => ATTEMPT.iter().collect(),
         Entity::Checkpoint => CHECKPOINT.iter().collect(),
+        Entity::Census => CENSUS.iter().collect(),
     };
     match item.get("entity") {
         Some(AttributeValue::S(kind)) if kind == entity.as_str() => {}

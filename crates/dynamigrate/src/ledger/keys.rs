@@ -6,6 +6,7 @@
 //! | a migration's latest attempt  | `CATALOG`        | `MIGRATION#<id>`                  | `catalog`    |
 //! | one attempt                   | `MIGRATION#<id>` | `ATTEMPT#000001`                  | `attempt`    |
 //! | a scan segment's checkpoint   | `MIGRATION#<id>` | `CHECKPOINT#<dir>#<name>#00003`   | `checkpoint` |
+//! | a table's last version census | `CENSUS`         | `TABLE#<table>`                   | `census`     |
 //!
 //! Everything about one migration shares a partition, so its attempts and its checkpoints are one
 //! Query each; the catalog partition holds each migration's latest attempt, so `status` is one Query
@@ -22,6 +23,8 @@ use crate::id::MigrationId;
 pub(crate) const LOCK: &str = "LOCK";
 pub(crate) const CATALOG: &str = "CATALOG";
 pub(crate) const ATTEMPT_PREFIX: &str = "ATTEMPT#";
+pub(crate) const CENSUS: &str = "CENSUS";
+pub(crate) const TABLE_PREFIX: &str = "TABLE#";
 
 /// What kind of item a ledger item is (its `entity` attribute).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +33,7 @@ pub(crate) enum Entity {
     Catalog,
     Attempt,
     Checkpoint,
+    Census,
 }
 
 impl Entity {
@@ -39,6 +43,7 @@ impl Entity {
             Self::Catalog => "catalog",
             Self::Attempt => "attempt",
             Self::Checkpoint => "checkpoint",
+            Self::Census => "census",
         }
     }
 }
@@ -71,6 +76,11 @@ impl ItemKey {
 
     pub fn attempt(id: &MigrationId, number: u32) -> Self {
         Self::new(migration_pk(id), format!("{ATTEMPT_PREFIX}{number:06}"))
+    }
+
+    /// The last census of a table's versions: one item per table, overwritten by the next.
+    pub fn census(table: &str) -> Self {
+        Self::new(CENSUS, format!("{TABLE_PREFIX}{table}"))
     }
 
     /// `scope` is `<direction>#<backfill name>`: one migration may run several backfills each way.
@@ -124,7 +134,7 @@ pub(crate) fn describe(keys: &[(&str, &str, &str)]) -> String {
 
 /// Whether an item is of a kind the ledger writes.
 pub(crate) fn is_ledger_item(item: &Item) -> bool {
-    let kinds = [Entity::Lock, Entity::Catalog, Entity::Attempt, Entity::Checkpoint];
+    let kinds = [Entity::Lock, Entity::Catalog, Entity::Attempt, Entity::Checkpoint, Entity::Census];
     matches!(item.get("entity"), Some(AttributeValue::S(entity)) if kinds.iter().any(|k| k.as_str() == entity))
 }
 

@@ -7,6 +7,7 @@
 //! lock still names the writer ([`Fence`]): a runner that lost its lease cannot write.
 
 mod attempts;
+mod census;
 mod checkpoints;
 mod fields;
 pub mod keys;

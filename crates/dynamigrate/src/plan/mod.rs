@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::attempt::{Attempt, AttemptState, Direction};
 use crate::id::MigrationId;
-use crate::migration::LocalMigration;
+use crate::migration::{LocalMigration, Phase, Required};
 
 /// The state of one migration, from its latest attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -73,6 +73,11 @@ pub struct StatusEntry {
     pub has_down: bool,
     pub attempts: u32,
     pub last_attempt: Option<Attempt>,
+    pub phase: Option<Phase>,
+    /// The logical table it works on; `None` is the main one.
+    pub table: Option<String>,
+    pub upgrades_to: Option<u64>,
+    pub requires: Option<Required>,
 }
 
 /// Every migration known locally or in the history, in id order, with its state.
@@ -118,6 +123,16 @@ pub enum PlanError {
         join(.0)
     )]
     Modified(Vec<MigrationId>),
+    #[error(
+        "contract step {0} declares nothing to verify first; give it a requirement (every item at a version, \
+         or a filter no item may match), or mark it another phase"
+    )]
+    Unverified(MigrationId),
+    #[error(
+        "contract step {contract} requires every item at v{version} or above, but the upgrade {upgrade} \
+         that brings them there comes after it; give the contract step a later id"
+    )]
+    ContractBeforeUpgrade { contract: MigrationId, upgrade: MigrationId, version: u64 },
 }
 
 fn join(ids: &[MigrationId]) -> String {
@@ -152,6 +167,10 @@ impl Status {
                     has_down: migration.has_down,
                     attempts: found.map_or(0, |(_, n)| *n),
                     last_attempt: found.map(|(a, _)| (*a).clone()),
+                    phase: migration.phase,
+                    table: migration.table.clone(),
+                    upgrades_to: migration.upgrades_to,
+                    requires: migration.requires.clone(),
                 },
             );
         }
@@ -169,6 +188,10 @@ impl Status {
                     has_down: false,
                     attempts: count,
                     last_attempt: Some(attempt.clone()),
+                    phase: None,
+                    table: None,
+                    upgrades_to: None,
+                    requires: None,
                 },
             );
         }
@@ -209,6 +232,7 @@ impl Status {
         if !modified.is_empty() && !allow_modified {
             return Err(PlanError::Modified(modified));
         }
+        self.check_phases()?;
         Ok(self
             .entries
             .iter()
@@ -244,6 +268,33 @@ impl Status {
 }
 
 impl Status {
+    /// The phase gates a plan checks before anything runs: a contract step still to run declares
+    /// what it requires, and no upgrade its requirement waits for comes after it (it would wait forever).
+    fn check_phases(&self) -> Result<(), PlanError> {
+        for contract in self.entries.iter().filter(|e| e.state.wants_up()) {
+            let Some(required) = &contract.requires else {
+                if contract.phase == Some(Phase::Contract) {
+                    return Err(PlanError::Unverified(contract.id.clone()));
+                }
+                continue;
+            };
+            let Some(version) = required.version else { continue };
+            let late = self.entries.iter().find(|upgrade| {
+                upgrade.id > contract.id
+                    && upgrade.table == required.table
+                    && upgrade.upgrades_to.is_some_and(|to| to <= version)
+            });
+            if let Some(upgrade) = late {
+                return Err(PlanError::ContractBeforeUpgrade {
+                    contract: contract.id.clone(),
+                    upgrade: upgrade.id.clone(),
+                    version,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Applied migrations whose code changed since they ran.
     pub fn modified(&self) -> Vec<MigrationId> {
         self.entries.iter().filter(|e| e.state == MigrationState::Modified).map(|e| e.id.clone()).collect()

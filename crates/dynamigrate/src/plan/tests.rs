@@ -9,7 +9,16 @@ fn id(s: &str) -> MigrationId {
 
 fn local(ids: &[&str]) -> Vec<LocalMigration> {
     ids.iter()
-        .map(|s| LocalMigration { id: id(s), description: format!("{s} description"), has_down: true, checksum: None })
+        .map(|s| LocalMigration {
+            id: id(s),
+            description: format!("{s} description"),
+            has_down: true,
+            checksum: None,
+            phase: None,
+            table: None,
+            upgrades_to: None,
+            requires: None,
+        })
         .collect()
 }
 
@@ -29,6 +38,7 @@ fn attempt(migration: &str, n: u32, direction: Direction, state: AttemptState) -
         error: None,
         checksum: None,
         allowed_modified: Vec::new(),
+        verification: None,
         ran_by: RunIdentity {
             run_id: format!("run-{n}"),
             owner: "me@host".into(),
@@ -168,4 +178,29 @@ fn history_without_checksums_is_never_modified() {
     local[0].checksum = Some("new".into());
     let status = Status::derive(&local, &[attempt("20250101_a", 1, Direction::Up, AttemptState::Succeeded)], None);
     assert_eq!(status.entries[0].state, MigrationState::Applied);
+}
+
+#[test]
+fn a_contract_step_must_say_what_it_verifies_and_come_after_the_upgrades_it_waits_for() {
+    let mut migrations = local(&["20250101_to_v2", "20250201_drop_name", "20250301_to_v3"]);
+    migrations[0].upgrades_to = Some(2);
+    migrations[2].upgrades_to = Some(3);
+    migrations[1].phase = Some(Phase::Contract);
+    let plan = |m: &[LocalMigration]| Status::derive(m, &[], None).plan_up(None, false, false);
+    assert_eq!(plan(&migrations), Err(PlanError::Unverified(id("20250201_drop_name"))));
+    let required = |version| Some(Required { table: None, version: Some(version), text: String::new() });
+    migrations[1].requires = required(2);
+    assert_eq!(plan(&migrations).unwrap().len(), 3, "v2 comes first");
+    migrations[1].requires = required(3);
+    let error = plan(&migrations).unwrap_err();
+    assert_eq!(
+        error,
+        PlanError::ContractBeforeUpgrade {
+            contract: id("20250201_drop_name"),
+            upgrade: id("20250301_to_v3"),
+            version: 3
+        }
+    );
+    migrations[2].table = Some("orders".into());
+    assert!(plan(&migrations).is_ok(), "an upgrade of another table is no gate");
 }

@@ -48,6 +48,7 @@ pub(super) async fn execute(
         duration_ms: millis(started.elapsed()),
         error,
         backfills,
+        verification: None,
     }
 }
 

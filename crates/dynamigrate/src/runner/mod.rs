@@ -1,9 +1,11 @@
 //! The runner: reads the history, plans, takes the lock, runs migrations in order and records each
 //! attempt. A dry run follows the same plan but writes nothing anywhere and takes no lock.
 
+mod dry_run;
 mod execute;
 mod options;
 mod report;
+mod versions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,12 +120,14 @@ impl Runner {
         let latest = ledger.latest_attempts().await?;
         let live_run = lock.as_ref().filter(|h| !h.is_expired()).map(|h| h.run_id.as_str());
         let status = Status::derive(&self.migrations.summaries(), &latest, live_run);
+        let censuses = if history_table_exists { self.censuses().await? } else { Vec::new() };
         Ok(StatusReport {
             stage: self.config.stage.clone(),
             history_table: self.config.history_table.clone(),
             history_table_exists,
             lock,
             status,
+            censuses,
         })
     }
 
@@ -196,33 +200,6 @@ impl Runner {
             return Err(Error::TableNotFound { table });
         }
         Ok(table)
-    }
-
-    async fn dry_run(
-        &self,
-        table: &str,
-        direction: Direction,
-        plan: &[PlannedMigration],
-        settings: &BackfillSettings,
-    ) -> Result<RunReport, Error> {
-        if let Some(holder) = self.lock().holder().await?.filter(|h| !h.is_expired()) {
-            tracing::warn!("{holder} is running migrations now; this dry run may be out of date");
-        }
-        let mut report = self.report(table, direction, true);
-        for planned in plan {
-            let Some(migration) = self.migrations.get(&planned.id) else {
-                continue;
-            };
-            let env = self.backfill_env(&planned.id, true, self.shutdown.clone(), settings, direction, None);
-            let context = self.context(&planned.id, table, env);
-            let migration_report = execute(migration.as_ref(), &planned.id, direction, &context).await;
-            let failed = !migration_report.outcome.success;
-            report.migrations.push(migration_report);
-            if failed {
-                break;
-            }
-        }
-        Ok(report)
     }
 
     async fn run_locked(
@@ -298,6 +275,7 @@ impl Runner {
         id: &MigrationId,
         number: u32,
     ) -> Result<MigrationReport, Error> {
+        let verification = self.verify_first(migration, id, run.direction, run.settings, true).await?;
         let started_ms = now_ms();
         let mut attempt = Attempt {
             migration_id: id.clone(),
@@ -314,14 +292,25 @@ impl Runner {
             error: None,
             checksum: migration.checksum(),
             allowed_modified: run.modified.clone(),
+            verification: verification.clone(),
             ran_by: self.identity.clone(),
         };
+        if let Some(verification) = verification.filter(|v| !v.passed) {
+            let report = versions::refused(migration.as_ref(), id, verification);
+            attempt.state = AttemptState::Failed;
+            attempt.finished_at = Some(attempt.started_at.clone());
+            attempt.duration_ms = Some(0);
+            attempt.error = report.error.clone();
+            run.ledger.write_attempt(&attempt, &run.fence).await?;
+            return Ok(report);
+        }
         run.ledger.write_attempt(&attempt, &run.fence).await?;
 
         let checkpoints = Some((run.ledger.clone(), run.fence.clone()));
         let env = self.backfill_env(id, false, run.token.clone(), run.settings, run.direction, checkpoints);
         let context = self.context(id, run.table, env);
         let mut report = execute(migration.as_ref(), id, run.direction, &context).await;
+        report.verification = attempt.verification.clone();
         if report.outcome.success && run.token.is_cancelled() {
             report.outcome.success = false;
             report.error = Some("stopped before it finished (interrupted or lease lost)".into());
@@ -359,6 +348,7 @@ impl Runner {
             observer: self.observer.clone(),
             retry_stats: self.retry_stats.clone(),
             migration: Some(id.clone()),
+            completion: None,
         };
         BackfillEnv { scope, overrides: settings.clone(), ledger, direction, summaries: Arc::default() }
     }

@@ -7,6 +7,7 @@ use crate::backfill::BackfillSettings;
 use crate::id::MigrationId;
 use crate::ledger::{DEFAULT_HISTORY_TABLE, DEFAULT_LEASE};
 use crate::plan::DownTarget;
+use crate::versions::Versioning;
 
 /// Where and how a runner works.
 #[derive(Debug, Clone)]
@@ -17,6 +18,9 @@ pub struct RunnerConfig {
     pub tables: BTreeMap<String, String>,
     pub history_table: String,
     pub lease: Duration,
+    /// How each table's items carry their version, by physical table name; a table not named
+    /// here has the defaults (`version`, unversioned items at v1).
+    pub versioning: BTreeMap<String, Versioning>,
 }
 
 impl RunnerConfig {
@@ -27,7 +31,13 @@ impl RunnerConfig {
             tables: BTreeMap::new(),
             history_table: DEFAULT_HISTORY_TABLE.to_string(),
             lease: DEFAULT_LEASE,
+            versioning: BTreeMap::new(),
         }
+    }
+
+    /// How `table` (a physical name) carries versions.
+    pub fn versioning_of(&self, table: &str) -> Versioning {
+        self.versioning.get(table).cloned().unwrap_or_default()
     }
 }
 

@@ -2,12 +2,13 @@
 
 use serde::Serialize;
 
-use crate::attempt::Direction;
+use crate::attempt::{Direction, Verification};
 use crate::backfill::BackfillSummary;
 use crate::id::MigrationId;
 use crate::ledger::LockHolder;
 use crate::migration::Outcome;
 use crate::plan::Status;
+use crate::versions::Census;
 
 /// What `status` shows.
 #[derive(Debug, Clone, Serialize)]
@@ -18,6 +19,8 @@ pub struct StatusReport {
     pub lock: Option<LockHolder>,
     #[serde(flatten)]
     pub status: Status,
+    /// Each table's last census of versions, from `versions` or a contract step's verification.
+    pub censuses: Vec<Census>,
 }
 
 /// One migration's part of a run.
@@ -34,6 +37,9 @@ pub struct MigrationReport {
     /// What each backfill the migration ran did, including one that stopped part-way.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backfills: Vec<BackfillSummary>,
+    /// A contract step's check before it ran (or was refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
 }
 
 /// What `run` or `down` did (or, for a dry run, would do).
