@@ -9,6 +9,7 @@ use dynamigrate::MigrationId;
 use dynamigrate_script::{Language, Limits};
 use sha2::{Digest, Sha256};
 
+use crate::chain;
 use crate::format::{self, Parsed};
 use crate::migration::FileMigration;
 
@@ -106,10 +107,24 @@ pub fn discover(dir: &Path, limits: Limits) -> Result<Vec<FileMigration>, Folder
         }
     }
     if problems.is_empty() {
+        link_steps(&mut migrations).map_err(fail)?;
         Ok(migrations)
     } else {
         Err(fail(problems))
     }
+}
+
+/// Hands every upgrade file the steps of its table.
+fn link_steps(migrations: &mut [FileMigration]) -> Result<(), Vec<String>> {
+    let linked = chain::link(migrations.iter().filter_map(FileMigration::step).collect())?;
+    for migration in migrations {
+        if let Some((table, _)) = migration.step() {
+            if let Some(steps) = linked.get(&table) {
+                migration.link(steps.clone());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads and checks one file.

@@ -30,7 +30,7 @@ pub struct Parsed {
 /// A TOML migration: the header keys, then `up = [...]` and optionally `down = [...]`.
 pub fn toml_file(text: &str) -> Result<Parsed, String> {
     let mut table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
-    for section in ["select", "settings"] {
+    for section in ["select", "settings", "requires"] {
         if let Some(toml::Value::Table(inner)) = table.get(section) {
             if let Some(key) = ["up", "down", "description"].into_iter().find(|k| inner.contains_key(*k)) {
                 return Err(format!(
@@ -45,13 +45,16 @@ pub fn toml_file(text: &str) -> Result<Parsed, String> {
     let header: Header = toml::Value::Table(table)
         .try_into()
         .map_err(|e: toml::de::Error| e.message().to_string())
-        .map_err(|e| format!("{e}; a TOML migration has description, id, table, version_attribute, [select], [settings], up and down"))?;
+        .map_err(|e| format!("{e}; a TOML migration has description, id, table, version_attribute, phase, upgrade_to, requires, [select], [settings], up and down"))?;
     let id = header.id.clone();
     let spec = FileSpec::read(header)?;
     let up = operations(up, "up", &spec.version_attribute)?
         .ok_or("it has no `up` (the operations to apply, e.g. up = [{ set = \"status\", value = \"active\" }])")?;
     if up.is_empty() {
         return Err("`up` is empty: give at least one operation".into());
+    }
+    if spec.lifecycle.upgrade_to.is_some() && up.iter().any(|op| matches!(op, Op::Version { .. })) {
+        return Err("an upgrade step sets the version itself (to its upgrade_to); drop the `version` operation".into());
     }
     let down = match operations(down, "down", &spec.version_attribute)? {
         Some(down) => Some(down),
@@ -85,7 +88,7 @@ pub fn script_file(file: &str, text: &str, language: Language, limits: Limits) -
     let mut data = script.data.clone();
     data.insert("description".into(), Value::String(script.description.clone()));
     let header: Header = serde_json::from_value(Value::Object(data)).map_err(|e| {
-        format!("{e}; a script exports description, transform, down, and optionally id, table, version_attribute, select and settings")
+        format!("{e}; a script exports description, transform, down, and optionally id, table, version_attribute, phase, upgrade_to, requires, select and settings")
     })?;
     let id = header.id.clone();
     let spec = FileSpec::read(header)?;

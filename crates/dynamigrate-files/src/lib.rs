@@ -10,10 +10,12 @@
 //! [`discover`] reads a folder into [`FileMigration`]s, each a `dynamigrate::Migration` whose
 //! `up` is a backfill configured from its file; [`scaffold`] writes new files.
 
+mod chain;
 mod discovery;
 mod format;
 mod migration;
 pub mod ops;
+pub mod phase;
 pub mod scaffold;
 pub mod spec;
 pub mod value;

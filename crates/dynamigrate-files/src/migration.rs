@@ -1,16 +1,21 @@
 //! A migration file as a `dynamigrate::Migration`: `up` (and `down`) is one backfill configured
-//! from the file, with its operations or its script as the transform.
+//! from the file, with its operations or its script as the transform. An upgrade step's `up` runs
+//! the table's chain of steps up to its version; its `down` undoes its own step and lowers the
+//! version by one.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use dynamigrate::backfill::Backfill;
 use dynamigrate::clock::{now_ms, rfc3339};
-use dynamigrate::{Change, Item, Migration, MigrationContext, MigrationId, Outcome, Transform};
+use dynamigrate::versions::{self, Requirement};
+use dynamigrate::{Migration, MigrationContext, MigrationId, Outcome, Phase, Transform};
 use dynamigrate_script::{Entry, RunInfo};
 
+use crate::chain::{self, Downgrade, Step, StepCode, Steps};
 use crate::format::{Body, Parsed};
-use crate::ops::{apply_all, Op};
+use crate::ops::Operations;
 use crate::spec::FileSpec;
 
 /// One file of the migrations folder, read and checked.
@@ -20,11 +25,13 @@ pub struct FileMigration {
     checksum: String,
     spec: FileSpec,
     body: Body,
+    /// For an upgrade step: every step of its table, linked when the folder was read.
+    steps: Option<Steps>,
 }
 
 impl FileMigration {
     pub(crate) fn new(id: MigrationId, path: PathBuf, checksum: String, parsed: Parsed) -> Self {
-        Self { id, path, checksum, spec: parsed.spec, body: parsed.body }
+        Self { id, path, checksum, spec: parsed.spec, body: parsed.body, steps: None }
     }
 
     pub fn path(&self) -> &Path {
@@ -35,12 +42,67 @@ impl FileMigration {
         &self.spec
     }
 
+    /// This file's step, when it is an upgrade: the table it upgrades and its code.
+    pub(crate) fn step(&self) -> Option<(Option<String>, Step)> {
+        let to = self.spec.lifecycle.upgrade_to?;
+        let code = match &self.body {
+            Body::Operations { up, .. } => StepCode::Operations(up.clone()),
+            Body::Script(script) => StepCode::Script(script.clone()),
+        };
+        Some((self.spec.table.clone(), Step { to, id: self.id.clone(), checksum: self.checksum.clone(), code }))
+    }
+
+    pub(crate) fn link(&mut self, steps: Steps) {
+        self.steps = Some(steps);
+    }
+
     async fn backfill(&self, ctx: &MigrationContext, entry: Entry) -> anyhow::Result<Outcome> {
         let table = match &self.spec.table {
             Some(logical) => ctx.table(logical)?.to_string(),
             None => ctx.table_name.clone(),
         };
-        let transform: Arc<dyn Transform> = match &self.body {
+        let info = RunInfo {
+            migration: self.id.to_string(),
+            table: table.clone(),
+            started_at: rfc3339(now_ms()),
+            dry_run: ctx.dry_run,
+        };
+        let backfill = self.spec.configure(ctx.backfill().table(&table), entry == Entry::Up);
+        let summary = match (self.spec.lifecycle.upgrade_to, &self.steps, entry) {
+            (Some(to), Some(steps), Entry::Up) => {
+                let key_names = dynamigrate::backfill::key_names(&ctx.client, &table).await?;
+                let chain = chain::chain(steps, ctx.versioning(&table), &key_names, &info);
+                chain.check().map_err(anyhow::Error::msg)?;
+                let backfill = self.guarded(versions::upgrade::prepare(backfill, &chain, to).await);
+                backfill.run_shared(Arc::new(chain.transform(to))).await?
+            }
+            (Some(to), _, Entry::Down) => {
+                let versioning = ctx.versioning(&table);
+                let inner = self.transform(ctx, &table, entry, info).await?;
+                let downgrade = Downgrade { inner, attribute: versioning.attribute.clone(), from: to };
+                backfill.select(versioning.at(to)).run_shared(Arc::new(downgrade)).await?
+            }
+            _ => backfill.run_shared(self.transform(ctx, &table, entry, info).await?).await?,
+        };
+        Ok(summary.outcome())
+    }
+
+    /// The file's own guard wins over the upgrade's version guard, when it names one.
+    fn guarded(&self, backfill: Backfill) -> Backfill {
+        match &self.spec.guard {
+            Some(guard) => backfill.guard(guard.clone()),
+            None => backfill,
+        }
+    }
+
+    async fn transform(
+        &self,
+        ctx: &MigrationContext,
+        table: &str,
+        entry: Entry,
+        info: RunInfo,
+    ) -> anyhow::Result<Arc<dyn Transform>> {
+        Ok(match &self.body {
             Body::Operations { up, down } => {
                 let ops = match entry {
                     Entry::Up => up.clone(),
@@ -49,19 +111,10 @@ impl FileMigration {
                 Arc::new(Operations { ops, fingerprint: format!("toml:{}:{}", self.checksum, entry.name()) })
             }
             Body::Script(script) => {
-                let key_names = dynamigrate::backfill::key_names(&ctx.client, &table).await?;
-                let info = RunInfo {
-                    migration: self.id.to_string(),
-                    table: table.clone(),
-                    started_at: rfc3339(now_ms()),
-                    dry_run: ctx.dry_run,
-                };
+                let key_names = dynamigrate::backfill::key_names(&ctx.client, table).await?;
                 Arc::new(script.transform(entry, key_names, info))
             }
-        };
-        let backfill = self.spec.configure(ctx.backfill().table(table), entry == Entry::Up);
-        let summary = backfill.run_shared(transform).await?;
-        Ok(summary.outcome())
+        })
     }
 }
 
@@ -79,6 +132,22 @@ impl Migration for FileMigration {
         Some(self.checksum.clone())
     }
 
+    fn phase(&self) -> Option<Phase> {
+        self.spec.lifecycle.phase
+    }
+
+    fn table(&self) -> Option<String> {
+        self.spec.table.clone()
+    }
+
+    fn upgrades_to(&self) -> Option<u64> {
+        self.spec.lifecycle.upgrade_to
+    }
+
+    fn requires(&self) -> Option<Requirement> {
+        self.spec.lifecycle.requires.clone()
+    }
+
     async fn up(&self, ctx: &MigrationContext) -> anyhow::Result<Outcome> {
         self.backfill(ctx, Entry::Up).await
     }
@@ -93,21 +162,5 @@ impl Migration for FileMigration {
     async fn down(&self, ctx: &MigrationContext) -> anyhow::Result<Outcome> {
         anyhow::ensure!(self.has_down(), "migration {} has no down", self.id);
         self.backfill(ctx, Entry::Down).await
-    }
-}
-
-/// A TOML file's operations as a transform.
-struct Operations {
-    ops: Vec<Op>,
-    fingerprint: String,
-}
-
-impl Transform for Operations {
-    fn apply(&self, item: &Item) -> anyhow::Result<Change> {
-        apply_all(&self.ops, item).map_err(anyhow::Error::msg)
-    }
-
-    fn fingerprint(&self) -> String {
-        self.fingerprint.clone()
     }
 }

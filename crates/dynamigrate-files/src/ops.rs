@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use dynamigrate::{Change, Item};
+use dynamigrate::{Change, Item, Transform};
 use serde_json::Value;
 
 use crate::value::literal;
@@ -191,6 +191,22 @@ pub fn apply_all(ops: &[Op], item: &Item) -> Result<Change, String> {
 /// The derived `down`: each operation's inverse, in reverse order; None if one has none.
 pub fn inverse_all(ops: &[Op]) -> Option<Vec<Op>> {
     ops.iter().rev().map(Op::inverse).collect()
+}
+
+/// A TOML file's operations as a transform, named by the file's checksum and direction.
+pub struct Operations {
+    pub ops: Vec<Op>,
+    pub fingerprint: String,
+}
+
+impl Transform for Operations {
+    fn apply(&self, item: &Item) -> anyhow::Result<Change> {
+        apply_all(&self.ops, item).map_err(anyhow::Error::msg)
+    }
+
+    fn fingerprint(&self) -> String {
+        self.fingerprint.clone()
+    }
 }
 
 #[cfg(test)]

@@ -5,11 +5,13 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use dynamigrate::backfill::Backfill;
+use dynamigrate::backfill::{Backfill, Selection};
+use dynamigrate::versions::Versioning;
 use dynamigrate::{BackfillSettings, Guard};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::phase::{self, Lifecycle};
 use crate::value::literal;
 
 /// The version attribute when a file does not name one.
@@ -25,6 +27,7 @@ pub struct FileSpec {
     pub settings: BackfillSettings,
     pub guard: Option<Guard>,
     pub version_attribute: String,
+    pub lifecycle: Lifecycle,
 }
 
 /// Which items: key prefixes, a filter with named values, and a condition on the version.
@@ -59,6 +62,12 @@ pub struct Header {
     pub version_attribute: Option<String>,
     pub select: Option<Value>,
     pub settings: Option<Value>,
+    /// `expand`, `backfill` or `contract`.
+    pub phase: Option<String>,
+    /// The version this file's step brings items to.
+    pub upgrade_to: Option<u64>,
+    /// What must hold before this contract step runs.
+    pub requires: Option<Value>,
 }
 
 impl FileSpec {
@@ -78,48 +87,34 @@ impl FileSpec {
             None => (BackfillSettings::default(), None),
         };
         let version_attribute = header.version_attribute.unwrap_or_else(|| DEFAULT_VERSION_ATTRIBUTE.into());
-        Ok(Self { description, table: header.table, select, settings, guard, version_attribute })
+        let condition = select.version_below.is_some() || select.version_at.is_some();
+        let lifecycle =
+            phase::read(header.phase, header.upgrade_to, header.requires, header.table.as_deref(), condition)?;
+        phase::check_contract(&lifecycle)?;
+        Ok(Self { description, table: header.table, select, settings, guard, version_attribute, lifecycle })
     }
 
     /// Configures a backfill with this file's selection, guard and settings. The version
     /// condition narrows `up` only: the items a `down` must undo are the ones `up` moved past it.
-    pub fn configure(&self, mut backfill: Backfill, up: bool) -> Backfill {
+    pub fn configure(&self, backfill: Backfill, up: bool) -> Backfill {
         let select = &self.select;
-        if let Some(prefix) = &select.pk_prefix {
-            backfill = backfill.pk_prefix(prefix);
+        let mut selection = Selection {
+            pk_prefix: select.pk_prefix.clone(),
+            sk_prefix: select.sk_prefix.clone(),
+            filter: select.filter.clone(),
+            names: select.names.clone(),
+            values: select.values.clone(),
+            projection: None,
+        };
+        // Items without a version are version 1 here (a file's own condition, not an upgrade's).
+        let versioning = Versioning { attribute: self.version_attribute.clone(), unversioned: 1 };
+        if let (true, Some(below)) = (up, select.version_below) {
+            selection = selection.and(versioning.below(below));
         }
-        if let Some(prefix) = &select.sk_prefix {
-            backfill = backfill.sk_prefix(prefix);
+        if let (true, Some(at)) = (up, select.version_at) {
+            selection = selection.and(versioning.at(at));
         }
-        let mut filters: Vec<String> = select.filter.iter().cloned().collect();
-        let version = |v: u64| AttributeValue::N(v.to_string());
-        let (version_below, version_at) = if up { (select.version_below, select.version_at) } else { (None, None) };
-        if let Some(below) = version_below {
-            // No version at all is version 1, so it is below anything above 1.
-            let missing = if below > 1 { "attribute_not_exists(#dm_version) OR " } else { "" };
-            filters.push(format!("{missing}#dm_version < :dm_version"));
-            backfill = backfill.value_placeholder(":dm_version", version(below));
-        }
-        if let Some(at) = version_at {
-            let missing = if at == 1 { "attribute_not_exists(#dm_version) OR " } else { "" };
-            filters.push(format!("{missing}#dm_version = :dm_version"));
-            backfill = backfill.value_placeholder(":dm_version", version(at));
-        }
-        if version_below.is_some() || version_at.is_some() {
-            backfill = backfill.name_placeholder("#dm_version", &self.version_attribute);
-        }
-        // DynamoDB refuses redundant parentheses, and the scan wraps the filter in its own.
-        match filters.len() {
-            0 => {}
-            1 => backfill = backfill.filter(filters.remove(0)),
-            _ => backfill = backfill.filter(filters.iter().map(|f| format!("({f})")).collect::<Vec<_>>().join(" AND ")),
-        }
-        for (placeholder, attribute) in &select.names {
-            backfill = backfill.name_placeholder(placeholder, attribute);
-        }
-        for (placeholder, value) in &select.values {
-            backfill = backfill.value_placeholder(placeholder, value.clone());
-        }
+        let mut backfill = backfill.select(selection);
         if let Some(guard) = &self.guard {
             backfill = backfill.guard(guard.clone());
         }

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::Client;
 use crate::backfill::{Backfill, BackfillEnv};
 use crate::events::Progress;
 use crate::id::MigrationId;
+use crate::versions::Versioning;
 
 /// Everything a migration needs: where to work, whether to write, and how to report.
 #[derive(Clone)]
@@ -21,6 +22,8 @@ pub struct MigrationContext {
     pub dry_run: bool,
     pub client: Client,
     pub stage: String,
+    /// How each table carries versions, by physical name (the config's `[versions]`).
+    pub versioning: BTreeMap<String, Versioning>,
     /// The run's scope (cancellation, observer) and what backfills get from it.
     pub(crate) backfills: BackfillEnv,
 }
@@ -40,6 +43,11 @@ impl MigrationContext {
                 self.stage
             )
         })
+    }
+
+    /// How `table` (a physical name) carries versions: configured, or the defaults.
+    pub fn versioning(&self, table: &str) -> Versioning {
+        self.versioning.get(table).cloned().unwrap_or_default()
     }
 
     /// A counter for a long loop, reported to whoever watches the run (a bar on a terminal, log

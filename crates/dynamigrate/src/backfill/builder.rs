@@ -196,6 +196,12 @@ impl Backfill {
         self
     }
 
+    /// Narrows the items to those `selection` also selects (its filter joined to any set before).
+    pub fn select(mut self, selection: super::Selection) -> Self {
+        self.spec.selection = std::mem::take(&mut self.spec.selection).and(selection);
+        self
+    }
+
     /// What the progress line says of how far the backfill has come (an upgrade's share of items
     /// at its version, say), from the live counts and the table's estimated size.
     pub fn completion(mut self, completion: super::Completion) -> Self {

@@ -44,6 +44,24 @@ pub struct Selection {
     pub projection: Option<Vec<String>>,
 }
 
+impl Selection {
+    /// The items both select: the filters joined with AND, each in parentheses only then (DynamoDB
+    /// refuses redundant ones, and the scan wraps the whole filter in its own), the placeholders
+    /// merged; prefixes and projection are `other`'s where it sets them.
+    pub fn and(mut self, other: Selection) -> Selection {
+        self.filter = match (self.filter.take(), other.filter) {
+            (Some(mine), Some(theirs)) => Some(format!("({mine}) AND ({theirs})")),
+            (mine, theirs) => mine.or(theirs),
+        };
+        self.names.extend(other.names);
+        self.values.extend(other.values);
+        self.pk_prefix = other.pk_prefix.or(self.pk_prefix);
+        self.sk_prefix = other.sk_prefix.or(self.sk_prefix);
+        self.projection = other.projection.or(self.projection);
+        self
+    }
+}
+
 impl BackfillSpec {
     /// A backfill named `main` of every item of `table`, with the default guard and knobs.
     pub fn new(table: impl Into<String>) -> Self {
@@ -99,6 +117,19 @@ mod tests {
         assert!(text.contains(r#""N":"12345678901234567890123456789012345678""#), "{text}");
         let back: BackfillSpec = serde_json::from_str(&text).unwrap();
         assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn selections_combine_their_filters_and_placeholders() {
+        let one = |filter: &str, name: &str| Selection {
+            filter: Some(filter.into()),
+            names: BTreeMap::from([(name.to_string(), "a".to_string())]),
+            ..Selection::default()
+        };
+        let both = one("#x = :x", "#x").and(one("#y < :y", "#y"));
+        assert_eq!(both.filter.as_deref(), Some("(#x = :x) AND (#y < :y)"));
+        assert_eq!(both.names.len(), 2);
+        assert_eq!(Selection::default().and(one("#y < :y", "#y")).filter.as_deref(), Some("#y < :y"), "bare");
     }
 
     #[test]

@@ -361,6 +361,7 @@ impl Runner {
             dry_run: backfills.scope.dry_run,
             client: self.client.clone(),
             stage: self.config.stage.clone(),
+            versioning: self.config.versioning.clone(),
             backfills,
         }
     }

@@ -59,9 +59,19 @@ impl Versioning {
     /// The items below `version` (unversioned ones too when they are) as a server-side filter:
     /// what an upgrade backfill reads.
     pub fn below(&self, version: u64) -> Selection {
-        let missing = if self.unversioned < version { "attribute_not_exists(#dm_version) OR " } else { "" };
+        let missing = self.unversioned < version;
+        self.condition("<", version, missing)
+    }
+
+    /// The items at exactly `version`, as a server-side filter: what a downgrade reads.
+    pub fn at(&self, version: u64) -> Selection {
+        self.condition("=", version, self.unversioned == version)
+    }
+
+    fn condition(&self, operator: &str, version: u64, or_missing: bool) -> Selection {
+        let missing = if or_missing { "attribute_not_exists(#dm_version) OR " } else { "" };
         Selection {
-            filter: Some(format!("{missing}#dm_version < :dm_version")),
+            filter: Some(format!("{missing}#dm_version {operator} :dm_version")),
             names: [("#dm_version".to_string(), self.attribute.clone())].into(),
             values: [(":dm_version".to_string(), AttributeValue::N(version.to_string()))].into(),
             ..Selection::default()

@@ -16,19 +16,7 @@ use crate::backfill::{Backfill, BackfillSummary, Guard};
 /// some writer still writes old-format items without moving the version.
 pub async fn prepare(mut backfill: Backfill, chain: &UpgradeChain, target: u64) -> Backfill {
     let versioning = chain.versioning();
-    let below = versioning.below(target);
-    let below_filter = below.filter.unwrap_or_default();
-    let filter = match &backfill.spec().selection.filter {
-        Some(existing) => format!("({existing}) AND ({below_filter})"),
-        None => below_filter,
-    };
-    backfill = backfill.filter(filter).guard(Guard::Version(versioning.attribute.clone()));
-    for (placeholder, attribute) in below.names {
-        backfill = backfill.name_placeholder(placeholder, attribute);
-    }
-    for (placeholder, value) in below.values {
-        backfill = backfill.value_placeholder(placeholder, value);
-    }
+    backfill = backfill.select(versioning.below(target)).guard(Guard::Version(versioning.attribute.clone()));
     let baseline = last_census(&backfill, &versioning.attribute).await;
     backfill.completion(Arc::new(move |counts, estimated| {
         let percent = completion(target, counts, estimated, baseline.as_ref())?;
