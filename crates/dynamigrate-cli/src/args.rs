@@ -115,7 +115,11 @@ pub enum Command {
     /// Write a new, dated migration file from a commented template and print its path
     New {
         /// What the migration does, e.g. "add metadata field" (also names the file)
-        description: String,
+        #[arg(required_unless_present = "helper")]
+        description: Option<String>,
+        /// Write normalize-item.ts (or .js with --js) instead: the application's lazy use of the upgrade steps
+        #[arg(long, conflicts_with_all = ["description", "toml"])]
+        helper: bool,
         /// A TOML migration: declarative operations
         #[arg(long, group = "form")]
         toml: bool,

@@ -30,6 +30,7 @@ mod contract;
 pub mod exit;
 mod folder;
 mod logging;
+mod new;
 mod output;
 mod render;
 mod signals;
@@ -168,8 +169,8 @@ async fn execute(cli: Cli, app: App) -> Result<u8, Failure> {
     let global = &cli.global;
     let file = config::load(global.config.as_deref())?;
     let folder = folder::locate(global.dir.as_deref(), file.as_ref().map(|(p, f)| (p.as_path(), f)));
-    if let Command::New { description, toml, js, .. } = &cli.command {
-        return new_file(&folder, description, *toml, *js, global.json);
+    if let Command::New { description, helper, toml, js, .. } = &cli.command {
+        return new::new_file(&folder, description.as_deref(), *helper, (*toml, *js), global.json);
     }
     // Every migration is read and checked before any I/O: a bad id or file stops everything.
     let mut migrations = app.migrations;
@@ -258,28 +259,6 @@ async fn execute(cli: Cli, app: App) -> Result<u8, Failure> {
             Ok(exit::OK)
         }
     }
-}
-
-/// `new`: writes a dated migration file from a template into the folder and prints its path.
-fn new_file(folder: &folder::Folder, description: &str, toml: bool, js: bool, json: bool) -> Result<u8, Failure> {
-    use dynamigrate_files::{scaffold, Kind};
-    let kind = match (toml, js) {
-        (true, _) => Kind::Toml,
-        (_, true) => Kind::Script(dynamigrate_script::Language::JavaScript),
-        _ => Kind::Script(dynamigrate_script::Language::TypeScript),
-    };
-    let today: String = dynamigrate::clock::rfc3339(dynamigrate::clock::now_ms())
-        .chars()
-        .take(10)
-        .filter(char::is_ascii_digit)
-        .collect();
-    let path = scaffold::write(&folder.dir, description, kind, &today).map_err(Failure::invalid)?;
-    if json {
-        output::json(&serde_json::json!({ "path": path }));
-    } else {
-        println!("{}", path.display());
-    }
-    Ok(exit::OK)
 }
 
 /// The command line's backfill knobs over the stage's, checked before anything runs.

@@ -8,6 +8,8 @@ use dynamigrate_script::Language;
 const TOML: &str = include_str!("../templates/new.toml");
 const JAVASCRIPT: &str = include_str!("../templates/new.js");
 const TYPESCRIPT: &str = include_str!("../templates/new.ts");
+const HELPER_JAVASCRIPT: &str = include_str!("../templates/normalize-item.js");
+const HELPER_TYPESCRIPT: &str = include_str!("../templates/normalize-item.ts");
 
 /// `add metadata field` → `add-metadata-field`: lowercase letters and digits, words joined by `-`.
 pub fn slug(description: &str) -> Result<String, String> {
@@ -54,6 +56,27 @@ pub fn write(dir: &Path, description: &str, kind: Kind, date: &str) -> Result<Pa
     Ok(path)
 }
 
+/// Writes `dir/normalize-item.{js,ts}`, the application's side of the upgrade chain (a name that
+/// is not a migration's, so the folder's discovery leaves it alone). Refuses to overwrite.
+pub fn write_helper(dir: &Path, language: Language) -> Result<PathBuf, String> {
+    let (name, text) = match language {
+        Language::JavaScript => ("normalize-item.js", HELPER_JAVASCRIPT),
+        Language::TypeScript => ("normalize-item.ts", HELPER_TYPESCRIPT),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = dir.join(name);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            format!("{} exists already; delete it first to write it again", path.display())
+        } else {
+            format!("cannot write {}: {e}", path.display())
+        }
+    })?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +100,16 @@ mod tests {
             let again = write(&sub, "add metadata field", kind, "20261121").unwrap_err();
             assert!(again.contains("already has a migration"), "{again}");
         }
+    }
+
+    #[test]
+    fn the_helper_is_written_once_and_is_no_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        for language in [Language::JavaScript, Language::TypeScript] {
+            let path = write_helper(dir.path(), language).unwrap();
+            assert_eq!(classify(&path.file_name().unwrap().to_string_lossy()), Ok(Name::Other));
+            assert!(write_helper(dir.path(), language).unwrap_err().contains("exists already"));
+        }
+        assert!(crate::discover(dir.path(), crate::Limits::default()).unwrap().is_empty());
     }
 }

@@ -4,6 +4,13 @@
 
 export const description = "{description}";
 
+// Optional, expand -> backfill -> contract: an upgrade step (`transform` brings items from the version
+// before to this one; the chain sets the version; `dynamigrate new --helper` writes the module your
+// application applies the same steps with), or a phase, and for a contract step what must hold first.
+// export const upgrade_to = 2;
+// export const phase = "contract";
+// export const requires = { version_at_least: 2 };
+
 // Optional: which items (server-side filters), and backfill knobs (the stage and command line win).
 export const select = {
   // pk_prefix: "ITEM#",
