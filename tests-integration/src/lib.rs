@@ -2,6 +2,7 @@
 //! `scripts/with-dynamodb-local.sh` started, uniquely named tables so tests run in parallel, the
 //! fixture migrations, and a way to run the fixture binary as a real process.
 
+pub mod app_js;
 pub mod backfills;
 pub mod bad;
 pub mod files;
@@ -165,6 +166,49 @@ pub async fn snapshot(client: &Client, table: &str) -> Option<Vec<String>> {
     let mut items: Vec<String> = scan_all(client, table).await.iter().map(canonical_item).collect();
     items.sort();
     Some(items)
+}
+
+/// A number with all 38 digits DynamoDB keeps.
+pub const BIG_NUMBER: &str = "12345678901234567890123456789012345678";
+
+/// An item holding every attribute type, 38-digit numbers included, keyed `ITEM#n` / `METADATA`.
+pub fn every_type(n: usize) -> Item {
+    HashMap::from([
+        ("pk".into(), AttributeValue::S(format!("ITEM#{n}"))),
+        ("sk".into(), AttributeValue::S("METADATA".into())),
+        ("text".into(), AttributeValue::S("héllo ☃".into())),
+        ("int".into(), AttributeValue::N("42".into())),
+        ("big".into(), AttributeValue::N(BIG_NUMBER.into())),
+        ("fraction".into(), AttributeValue::N("0.12345678901234567891".into())),
+        ("negative".into(), AttributeValue::N("-1.5E-100".into())),
+        ("flag".into(), AttributeValue::Bool(false)),
+        ("nothing".into(), AttributeValue::Null(true)),
+        ("bytes".into(), AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(vec![0, 1, 255]))),
+        ("strings".into(), AttributeValue::Ss(vec!["a".into(), "b".into()])),
+        ("numbers".into(), AttributeValue::Ns(vec!["1".into(), BIG_NUMBER.into(), "0.5".into()])),
+        (
+            "blobs".into(),
+            AttributeValue::Bs(vec![
+                aws_sdk_dynamodb::primitives::Blob::new(vec![1]),
+                aws_sdk_dynamodb::primitives::Blob::new(vec![2, 3]),
+            ]),
+        ),
+        (
+            "list".into(),
+            AttributeValue::L(vec![
+                AttributeValue::N(BIG_NUMBER.into()),
+                AttributeValue::Ss(vec!["x".into()]),
+                AttributeValue::Null(true),
+            ]),
+        ),
+        (
+            "map".into(),
+            AttributeValue::M(HashMap::from([(
+                "deep".into(),
+                AttributeValue::M(HashMap::from([("n".into(), AttributeValue::N(BIG_NUMBER.into()))])),
+            )])),
+        ),
+    ])
 }
 
 pub fn canonical_item(item: &Item) -> String {

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue as AV;
 use dynamigrate_tests::files::Folder;
-use dynamigrate_tests::{canonical_item, get_item, put_items, s, scan_all, seed_items, snapshot, table_exists, World};
+use dynamigrate_tests::{
+    canonical_item, every_type, get_item, put_items, s, scan_all, seed_items, snapshot, table_exists, World,
+};
 use serde_json::Value;
 
 const BIG: &str = "12345678901234567890123456789012345678";
@@ -65,29 +67,6 @@ async fn a_typescript_and_a_toml_migration_run_from_the_folder_and_roll_back() {
     let ran = world.files(&folder.dir, &["down", "--steps", "2"]).await;
     assert_eq!(ran.code, 0, "{ran:?}");
     dynamigrate_tests::assert_same(&snapshot(&world.client, &world.table).await, &before, "after both downs");
-}
-
-fn every_type(n: usize) -> HashMap<String, AV> {
-    HashMap::from([
-        ("pk".into(), AV::S(format!("ITEM#{n}"))),
-        ("sk".into(), AV::S("METADATA".into())),
-        ("text".into(), AV::S("héllo ☃".into())),
-        ("int".into(), AV::N("42".into())),
-        ("big".into(), AV::N(BIG.into())),
-        ("fraction".into(), AV::N("0.12345678901234567891".into())),
-        ("negative".into(), AV::N("-1.5E-100".into())),
-        ("flag".into(), AV::Bool(false)),
-        ("nothing".into(), AV::Null(true)),
-        ("bytes".into(), AV::B(Blob::new(vec![0, 1, 255]))),
-        ("strings".into(), AV::Ss(vec!["a".into(), "b".into()])),
-        ("numbers".into(), AV::Ns(vec!["1".into(), BIG.into(), "0.5".into()])),
-        ("blobs".into(), AV::Bs(vec![Blob::new(vec![1]), Blob::new(vec![2, 3])])),
-        ("list".into(), AV::L(vec![AV::N(BIG.into()), AV::Ss(vec!["x".into()]), AV::Null(true)])),
-        (
-            "map".into(),
-            AV::M(HashMap::from([("deep".into(), AV::M(HashMap::from([("n".into(), AV::N(BIG.into()))])))])),
-        ),
-    ])
 }
 
 #[tokio::test]

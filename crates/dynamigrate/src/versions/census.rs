@@ -18,6 +18,7 @@ pub struct Census {
     /// Items counted (in a sample, only those the sampled segments held).
     pub items: u64,
     /// Items by version, unversioned ones under the unversioned version.
+    #[serde(with = "version_keys")]
     pub versions: BTreeMap<u64, u64>,
     /// Items without the attribute (also counted in `versions`).
     pub without: u64,
@@ -126,6 +127,26 @@ impl Census {
     fn row(&self, label: String, counted: u64) -> VersionCount {
         let margin = self.sample.map(|sample| margins(counted, self.items, sample.fraction()));
         VersionCount { label, items: self.scaled(counted), percent: percent(counted, self.items), margin }
+    }
+}
+
+/// Versions as map keys are text in JSON and in a DynamoDB map; serde_dynamo reads map keys only
+/// as strings, so they are read as text and parsed here.
+mod version_keys {
+    use std::collections::BTreeMap;
+
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(versions: &BTreeMap<u64, u64>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(versions.iter().map(|(v, n)| (v.to_string(), n)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<u64, u64>, D::Error> {
+        BTreeMap::<String, u64>::deserialize(d)?
+            .into_iter()
+            .map(|(v, n)| v.parse().map(|v| (v, n)).map_err(|_| D::Error::custom(format!("{v:?} is not a version"))))
+            .collect()
     }
 }
 
