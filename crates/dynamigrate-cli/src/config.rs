@@ -36,8 +36,10 @@ pub struct ConfigFile {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VersionsConfig {
-    #[serde(flatten)]
-    pub main: TableVersions,
+    /// The main table's version attribute [default: version].
+    pub attribute: Option<String>,
+    /// The main table's version of items without the attribute [default: 1].
+    pub unversioned: Option<u64>,
     /// `[versions.tables.NAME]`, NAME a logical table of the stages' `[tables]`.
     #[serde(default)]
     pub tables: BTreeMap<String, TableVersions>,
@@ -226,7 +228,8 @@ fn versioning(
 ) -> Result<BTreeMap<String, Versioning>, ConfigError> {
     let mut by_table = BTreeMap::new();
     if let Some(main) = main {
-        by_table.insert(main.to_string(), config.main.resolve("versions")?);
+        let own = TableVersions { attribute: config.attribute.clone(), unversioned: config.unversioned };
+        by_table.insert(main.to_string(), own.resolve("versions")?);
     }
     for (logical, versions) in &config.tables {
         let resolved = versions.resolve(&format!("versions.tables.{logical}"))?;
