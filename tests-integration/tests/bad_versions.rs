@@ -33,12 +33,15 @@ async fn versions_flags_and_config_outside_their_shape_are_refused() {
     check_all(&world, cases).await;
 }
 
+/// A folder's files: name and text.
+type Files = Vec<(&'static str, String)>;
+
 #[tokio::test]
 async fn migration_files_whose_chain_or_phase_cannot_work_are_refused() {
     let world = World::new().await;
     put_items(&world.client, &world.table, seed_items(5)).await;
     let up = "up = [{ set = \"a\", value = 1 }]";
-    let files: Vec<(&str, Vec<(&str, String)>, &str)> = vec![
+    let files: Vec<(&str, Files, &str)> = vec![
         (
             "a gap in the chain",
             vec![
