@@ -8,6 +8,7 @@
 //!   bench worker VARIANT TABLE      (one measured run in its own process)
 //!   bench seed TABLE ITEMS          (a seeded table, for profiling one worker by hand)
 //!   bench transform-cost [ITEMS]    (each transform's own µs per item: closure, TypeScript, TOML)
+//!   bench versions [ITEMS] [--segments S] [--repeat N]   (`versions` against a hand-written count)
 //!
 //! Each variant runs in a child process that reports its own CPU time (getrusage) and peak RSS
 //! (VmHWM), so the numbers are the client's alone.
@@ -27,6 +28,7 @@ use dynamigrate_tests::{
 use serde_json::json;
 use tokio::task::JoinSet;
 
+mod census;
 mod files;
 mod raw;
 
@@ -110,6 +112,10 @@ async fn main() {
     }
     if args.first().map(String::as_str) == Some("transform-cost") {
         files::transform_cost(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(200_000));
+        return;
+    }
+    if args.first().map(String::as_str) == Some("versions") {
+        census::compare(&parse(&args[1..]), &args[1..]).await;
         return;
     }
     if args.first().map(String::as_str) == Some("seed") {
@@ -275,6 +281,7 @@ async fn worker(variant: &str, table: &str, options: &Options) {
         "raw-batch" => raw_loop(table, options, true).await,
         "dynamigrate-update" => ours(table, options, WriteMode::Update).await,
         "dynamigrate-batch" => ours(table, options, WriteMode::Batch).await,
+        scan if census::VARIANTS.contains(&scan) => census::worker(scan, table, options).await,
         file => {
             let (kind, mode) = file.split_once('-').expect("variant KIND-MODE");
             let mode = if mode == "batch" { WriteMode::Batch } else { WriteMode::Update };
