@@ -7,6 +7,7 @@
 #
 #   scripts/bench.sh [ITEMS] [--concurrency C] [--segments S] [--capacity W] [--only VARIANT]
 #                    [--repeat N] [--page N] [--rate-mode adaptive|fixed]
+#   scripts/bench.sh versions [ITEMS] [--segments S] [--repeat N]   (`versions` against a raw count scan)
 #
 # ITEMS defaults to 200000 (1000000 on request); --only raw-update|dynamigrate-update|raw-batch|
 # dynamigrate-batch|update|batch|capacity runs a subset; each variant runs --repeat times (default

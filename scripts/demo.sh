@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # README command 1: builds dynamigrate, starts a private DynamoDB Local, seeds a demo table with the
 # seed scenario's "before" items, and runs the demo's migrations folder (one TypeScript file, one
-# TOML file) with the bare binary: status, dry run, run, status, one item before and after, then
-# `down` of the TOML migration.
+# TOML file) with the bare binary: status, versions, dry run, run, versions, status, one item before
+# and after, then `down` of the TOML migration.
 #
 #   scripts/demo.sh [ITEMS]      (default 20000)
 set -euo pipefail
@@ -31,11 +31,15 @@ step "one item before"
 "$bin/demo-seed" show --table demo-items --pk "ITEM#15"
 step "status"
 migrate status
+step "versions: the items by schema version (a read-only scan; the census is recorded for status)"
+migrate versions
 step "dry run: the migration runs with dry_run = true and writes nothing"
 migrate run --dry-run
 step "run"
 migrate run
-step "status again"
+step "versions again: every item at v2 now (--at-least 2 would exit 4 otherwise)"
+migrate versions --at-least 2
+step "status again, with the last census"
 migrate status
 step "the same item after"
 "$bin/demo-seed" show --table demo-items --pk "ITEM#15"

@@ -1,9 +1,8 @@
 //! Schema versions on DynamoDB Local: upgrade chains applied eagerly by the backfill and lazily by
 //! the application (the Rust chain's `normalize`, the shipped JS helper in Node.js), `versions`
-//! and its census in `status`, the sample mode's bound, and the version guard under a writer.
+//! and its census in `status`, and the sample mode's bound.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::types::AttributeValue as AV;
 use dynamigrate::versions::{self, UpgradeChain, Versioning};
@@ -229,78 +228,6 @@ async fn the_rust_chain_normalizes_lazily_to_what_its_backfill_writes() {
     }
 }
 
-const LEGACY_V2: &str = r#"
-description = "v2: the flag replaces the legacy attribute"
-upgrade_to = 2
-up = [{ default = "flag", value = true }]
-"#;
-
-const CONTRACT: &str = r#"
-description = "contract: drop the legacy attribute"
-requires = { version_at_least = 2 }
-up = [{ remove = "legacy" }]
-"#;
-
-#[tokio::test]
-async fn a_contract_step_is_refused_while_one_item_is_behind_and_runs_once_none_is() {
-    let world = World::new().await;
-    put_items(
-        &world.client,
-        &world.table,
-        (0..20).map(|i| item(&format!("ITEM#{i}"), None, &[("legacy", "x")])).collect(),
-    )
-    .await;
-    let folder = Folder::new();
-    folder.write("20250101-to-v2.toml", LEGACY_V2).write("20250301-drop-legacy.toml", CONTRACT);
-    assert_eq!(world.files(&folder.dir, &["run", "--to", "20250101_to_v2"]).await.code, 0);
-    put_items(&world.client, &world.table, vec![item("STRAY#1", Some(1), &[("legacy", "x")])]).await;
-
-    let before = dynamigrate_tests::snapshot(&world.client, &world.table).await;
-    let ran = world.files(&folder.dir, &["run"]).await;
-    assert_eq!(ran.code, 1, "{ran:?}");
-    assert!(ran.stdout.contains("refused: 1 of 21 items"), "{ran:?}");
-    assert!(ran.stdout.contains(r#"{"pk":{"S":"STRAY#1"},"sk":{"S":"METADATA"}}"#), "the key is shown: {ran:?}");
-    dynamigrate_tests::assert_same(&dynamigrate_tests::snapshot(&world.client, &world.table).await, &before, "refused");
-    let attempts = world.attempts().await;
-    let refused = attempts.iter().find(|a| a.migration_id.as_str() == "20250301_drop_legacy").unwrap();
-    let verification = refused.verification.as_ref().expect("the attempt records its verification");
-    assert_eq!(
-        (refused.state, verification.passed, verification.failing),
-        (dynamigrate::AttemptState::Failed, false, 1)
-    );
-
-    // The application rewrites the straggler at the current version; the contract step may run.
-    put_items(&world.client, &world.table, vec![item("STRAY#1", Some(2), &[("flag", "set")])]).await;
-    let ran = world.files(&folder.dir, &["run"]).await;
-    assert_eq!(ran.code, 0, "{ran:?}");
-    assert!(ran.stdout.contains("verified every item at v2 or above: passed"), "{ran:?}");
-    assert!(scan_all(&world.client, &world.table).await.iter().all(|i| !i.contains_key("legacy")));
-}
-
-#[tokio::test]
-async fn a_contract_step_after_its_upgrade_in_one_run_verifies_in_between() {
-    let world = World::new().await;
-    put_items(
-        &world.client,
-        &world.table,
-        (0..20).map(|i| item(&format!("ITEM#{i}"), None, &[("legacy", "x")])).collect(),
-    )
-    .await;
-    let folder = Folder::new();
-    folder.write("20250101-to-v2.toml", LEGACY_V2).write("20250301-drop-legacy.toml", CONTRACT);
-    let before = dynamigrate_tests::snapshot(&world.client, &world.table).await;
-    // A dry run cannot know what the upgrade before it will do: it warns and goes on.
-    let dry = world.files(&folder.dir, &["run", "--dry-run"]).await;
-    assert_eq!(dry.code, 0, "{dry:?}");
-    assert!(dry.stderr.contains("a real run checks again after the steps before it"), "{dry:?}");
-    dynamigrate_tests::assert_same(&dynamigrate_tests::snapshot(&world.client, &world.table).await, &before, "dry run");
-
-    let ran = world.files(&folder.dir, &["run"]).await;
-    assert_eq!(ran.code, 0, "{ran:?}");
-    let items = scan_all(&world.client, &world.table).await;
-    assert!(items.iter().all(|i| !i.contains_key("legacy") && i["version"] == AV::N("2".into())));
-}
-
 #[tokio::test]
 async fn a_sampled_census_estimates_within_its_margin_from_a_share_of_the_table() {
     let world = World::new().await;
@@ -332,68 +259,4 @@ async fn a_sampled_census_estimates_within_its_margin_from_a_share_of_the_table(
     assert!(v2.items.abs_diff(2000) <= 2 * margin, "estimate {} ± {margin} vs 2000", v2.items);
     sampled.sample = None;
     assert_eq!(sampled.total(), counted);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_version_guard_loses_no_write_of_an_application_writing_current_items() {
-    let world = World::new().await;
-    let count = 300;
-    put_items(
-        &world.client,
-        &world.table,
-        (0..count).map(|i| item(&format!("ITEM#{i}"), Some(1), &[("name", "old")])).collect(),
-    )
-    .await;
-    let chain = UpgradeChain::new(Versioning::default()).step(2, |mut item| {
-        // A slow step widens the window between the read and the write.
-        std::thread::sleep(std::time::Duration::from_millis(3));
-        let name = item.remove("name").unwrap_or(AV::Null(true));
-        item.insert("title".into(), name);
-        Ok(item)
-    });
-    struct ToV2(UpgradeChain);
-    #[async_trait]
-    impl Migration for ToV2 {
-        fn id(&self) -> &str {
-            "20250101_to_v2"
-        }
-        fn description(&self) -> &str {
-            "v2 under a writer"
-        }
-        async fn up(&self, ctx: &MigrationContext) -> anyhow::Result<Outcome> {
-            Ok(versions::upgrade::run(ctx.backfill().concurrency(4), &self.0, 2).await?.outcome())
-        }
-    }
-    // The application: writes whole items at the current version, v2, while the backfill runs.
-    let written: Arc<Mutex<HashMap<String, String>>> = Arc::default();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let writer = {
-        let (client, table, written, stop) = (world.client.clone(), world.table.clone(), written.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut k = 0;
-            while !stop.is_cancelled() {
-                k += 1;
-                let pk = format!("ITEM#{}", fastrand::usize(0..count));
-                let title = format!("app-{k}");
-                let new = item(&pk, Some(2), &[("title", &title)]);
-                client.put_item().table_name(&table).set_item(Some(new)).send().await.expect("app write");
-                written.lock().unwrap().insert(pk, title);
-            }
-        })
-    };
-    let report = world.runner(vec![Box::new(ToV2(chain))]).run(&RunOptions::default()).await.unwrap();
-    stop.cancel();
-    writer.await.unwrap();
-    assert!(report.succeeded(), "{report:?}");
-    let written = written.lock().unwrap().clone();
-    assert!(written.len() > 20, "the application wrote during the backfill: {}", written.len());
-    for item in scan_all(&world.client, &world.table).await {
-        let pk = s(&item, "pk").unwrap();
-        assert_eq!(item["version"], AV::N("2".into()), "{pk}");
-        let expected = written.get(&pk).map_or("old", String::as_str);
-        assert_eq!(s(&item, "title").as_deref(), Some(expected), "{pk}: the application's write survived");
-        assert!(!item.contains_key("name"), "{pk}");
-    }
-    let conflicts: u64 = report.migrations[0].backfills.iter().map(|b| b.conflicts).sum();
-    eprintln!("{} application writes, {conflicts} conflicts the guard caught", written.len());
 }
