@@ -22,7 +22,8 @@ impl Runner {
             let Some(migration) = self.migrations.get(&planned.id) else {
                 continue;
             };
-            let verification = self.verify_first(migration, &planned.id, direction, settings, false).await?;
+            let verification =
+                self.verify_first(migration, (&planned.id, direction), settings, false, self.shutdown.clone()).await?;
             if let Some(verification) = verification.filter(|v| !v.passed) {
                 // Steps before it in this plan did not run (dry run): they may be what it waits for.
                 if index == 0 {

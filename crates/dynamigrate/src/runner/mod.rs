@@ -275,7 +275,8 @@ impl Runner {
         id: &MigrationId,
         number: u32,
     ) -> Result<MigrationReport, Error> {
-        let verification = self.verify_first(migration, id, run.direction, run.settings, true).await?;
+        let verification =
+            self.verify_first(migration, (id, run.direction), run.settings, true, run.token.clone()).await?;
         let started_ms = now_ms();
         let mut attempt = Attempt {
             migration_id: id.clone(),

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
+
 use super::report::MigrationReport;
 use super::Runner;
 use crate::attempt::{Direction, Verification};
@@ -46,8 +48,8 @@ impl Runner {
         if !crate::aws::table_exists(&self.client, &table).await? {
             return Err(Error::TableNotFound { table });
         }
-        let census =
-            versions::census(&self.scope(None), &table, &self.config.versioning_of(&table), sampling, settings).await?;
+        let scope = self.scope(None, self.shutdown.clone());
+        let census = versions::census(&scope, &table, &self.config.versioning_of(&table), sampling, settings).await?;
         let ledger = self.ledger();
         ledger.verify().await?;
         ledger.ensure_table().await?;
@@ -60,12 +62,12 @@ impl Runner {
         self.ledger().censuses().await
     }
 
-    /// A read-only scope for the scans of versions: writes nothing, stops with the run.
-    fn scope(&self, migration: Option<&MigrationId>) -> Scope {
+    /// A read-only scope for the scans of versions: writes nothing, stops when `cancel` is.
+    fn scope(&self, migration: Option<&MigrationId>, cancel: CancellationToken) -> Scope {
         Scope {
             client: self.client.clone(),
             dry_run: true,
-            cancel: self.shutdown.clone(),
+            cancel,
             observer: self.observer.clone(),
             retry_stats: self.retry_stats.clone(),
             migration: migration.cloned(),
@@ -74,14 +76,15 @@ impl Runner {
     }
 
     /// Runs a contract step's verification, when it has one (and only on the way up: `down`
-    /// brings the old format back, which needs no check). `record` keeps the census it yields.
+    /// brings the old format back, which needs no check). `record` keeps the census it yields;
+    /// `cancel` stops the scan (Ctrl-C, or the run's lost lease).
     pub(super) async fn verify_first(
         &self,
         migration: &Arc<dyn Migration>,
-        id: &MigrationId,
-        direction: Direction,
+        (id, direction): (&MigrationId, Direction),
         settings: &BackfillSettings,
         record: bool,
+        cancel: CancellationToken,
     ) -> Result<Option<Verification>, Error> {
         let Some(requirement) = migration.requires().filter(|_| direction == Direction::Up) else {
             return Ok(None);
@@ -90,7 +93,7 @@ impl Runner {
         let versioning = self.config.versioning_of(&table);
         tracing::info!("{id}: verifying {requirement} before it runs");
         let (verification, census) =
-            versions::verify(&self.scope(Some(id)), &table, &versioning, &requirement, settings).await?;
+            versions::verify(&self.scope(Some(id), cancel), &table, &versioning, &requirement, settings).await?;
         if let (true, Some(census)) = (record, census) {
             self.ledger().record_census(&table, &census).await?;
         }

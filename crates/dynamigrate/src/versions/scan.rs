@@ -95,7 +95,7 @@ pub async fn census(
     settings: &BackfillSettings,
 ) -> Result<Census, Error> {
     let started = Instant::now();
-    let selection = Requirement::AtLeast { table: None, version: 0 }.selection(versioning);
+    let selection = backfill::Selection { projection: Some(vec![versioning.attribute.clone()]), ..Default::default() };
     let spec = spec(table, selection, settings, "versions");
     let sink = Arc::new(CheckSink::new(versioning, None));
     let (report, sample) = match sampling {
