@@ -168,6 +168,19 @@ pub async fn snapshot(client: &Client, table: &str) -> Option<Vec<String>> {
     Some(items)
 }
 
+/// An item `pk` / `METADATA` at `version` (none: unversioned) with string attributes.
+pub fn versioned_item(pk: &str, version: Option<u64>, strings: &[(&str, &str)]) -> Item {
+    let mut item =
+        Item::from([("pk".into(), AttributeValue::S(pk.into())), ("sk".into(), AttributeValue::S("METADATA".into()))]);
+    if let Some(v) = version {
+        item.insert("version".into(), AttributeValue::N(v.to_string()));
+    }
+    for (name, value) in strings {
+        item.insert(name.to_string(), AttributeValue::S(value.to_string()));
+    }
+    item
+}
+
 /// A number with all 38 digits DynamoDB keeps.
 pub const BIG_NUMBER: &str = "12345678901234567890123456789012345678";
 

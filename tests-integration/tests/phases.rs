@@ -10,18 +10,7 @@ use dynamigrate::events::{Event, Observer};
 use dynamigrate::versions::{self, Sampling, UpgradeChain, Versioning};
 use dynamigrate::{async_trait, BackfillSettings, Migration, MigrationContext, Outcome, RunOptions};
 use dynamigrate_tests::files::Folder;
-use dynamigrate_tests::{put_items, s, scan_all, Item, World};
-
-fn item(pk: &str, version: Option<u64>, extra: &[(&str, &str)]) -> Item {
-    let mut item = Item::from([("pk".into(), AV::S(pk.into())), ("sk".into(), AV::S("METADATA".into()))]);
-    if let Some(v) = version {
-        item.insert("version".into(), AV::N(v.to_string()));
-    }
-    for (name, value) in extra {
-        item.insert(name.to_string(), AV::S(value.to_string()));
-    }
-    item
-}
+use dynamigrate_tests::{put_items, s, scan_all, versioned_item, World};
 
 /// An upgrade to `target` through `chain`, with knobs for the test.
 struct Upgrade {
@@ -59,19 +48,25 @@ requires = { version_at_least = 2 }
 up = [{ remove = "legacy" }]
 "#;
 
-#[tokio::test]
-async fn a_contract_step_is_refused_while_one_item_is_behind_and_runs_once_none_is() {
+/// 20 unversioned items holding `legacy`, and a folder with the upgrade to v2 and the contract step.
+async fn legacy_world() -> (World, Folder) {
     let world = World::new().await;
     put_items(
         &world.client,
         &world.table,
-        (0..20).map(|i| item(&format!("ITEM#{i}"), None, &[("legacy", "x")])).collect(),
+        (0..20).map(|i| versioned_item(&format!("ITEM#{i}"), None, &[("legacy", "x")])).collect(),
     )
     .await;
     let folder = Folder::new();
     folder.write("20250101-to-v2.toml", LEGACY_V2).write("20250301-drop-legacy.toml", CONTRACT);
+    (world, folder)
+}
+
+#[tokio::test]
+async fn a_contract_step_is_refused_while_one_item_is_behind_and_runs_once_none_is() {
+    let (world, folder) = legacy_world().await;
     assert_eq!(world.files(&folder.dir, &["run", "--to", "20250101_to_v2"]).await.code, 0);
-    put_items(&world.client, &world.table, vec![item("STRAY#1", Some(1), &[("legacy", "x")])]).await;
+    put_items(&world.client, &world.table, vec![versioned_item("STRAY#1", Some(1), &[("legacy", "x")])]).await;
 
     let before = dynamigrate_tests::snapshot(&world.client, &world.table).await;
     let ran = world.files(&folder.dir, &["run"]).await;
@@ -88,7 +83,7 @@ async fn a_contract_step_is_refused_while_one_item_is_behind_and_runs_once_none_
     );
 
     // The application rewrites the straggler at the current version; the contract step may run.
-    put_items(&world.client, &world.table, vec![item("STRAY#1", Some(2), &[("flag", "set")])]).await;
+    put_items(&world.client, &world.table, vec![versioned_item("STRAY#1", Some(2), &[("flag", "set")])]).await;
     let ran = world.files(&folder.dir, &["run"]).await;
     assert_eq!(ran.code, 0, "{ran:?}");
     assert!(ran.stdout.contains("verified every item at v2 or above: passed"), "{ran:?}");
@@ -97,15 +92,7 @@ async fn a_contract_step_is_refused_while_one_item_is_behind_and_runs_once_none_
 
 #[tokio::test]
 async fn a_contract_step_after_its_upgrade_in_one_run_verifies_in_between() {
-    let world = World::new().await;
-    put_items(
-        &world.client,
-        &world.table,
-        (0..20).map(|i| item(&format!("ITEM#{i}"), None, &[("legacy", "x")])).collect(),
-    )
-    .await;
-    let folder = Folder::new();
-    folder.write("20250101-to-v2.toml", LEGACY_V2).write("20250301-drop-legacy.toml", CONTRACT);
+    let (world, folder) = legacy_world().await;
     let before = dynamigrate_tests::snapshot(&world.client, &world.table).await;
     // A dry run cannot know what the upgrade before it will do: it warns and goes on.
     let dry = world.files(&folder.dir, &["run", "--dry-run"]).await;
@@ -126,7 +113,7 @@ async fn the_version_guard_loses_no_write_of_an_application_writing_current_item
     put_items(
         &world.client,
         &world.table,
-        (0..count).map(|i| item(&format!("ITEM#{i}"), Some(1), &[("name", "old")])).collect(),
+        (0..count).map(|i| versioned_item(&format!("ITEM#{i}"), Some(1), &[("name", "old")])).collect(),
     )
     .await;
     let chain = UpgradeChain::new(Versioning::default()).step(2, |mut item| {
@@ -147,7 +134,7 @@ async fn the_version_guard_loses_no_write_of_an_application_writing_current_item
                 k += 1;
                 let pk = format!("ITEM#{}", fastrand::usize(0..count));
                 let title = format!("app-{k}");
-                let new = item(&pk, Some(2), &[("title", &title)]);
+                let new = versioned_item(&pk, Some(2), &[("title", &title)]);
                 client.put_item().table_name(&table).set_item(Some(new)).send().await.expect("app write");
                 written.lock().unwrap().insert(pk, title);
             }
@@ -198,7 +185,7 @@ async fn an_upgrade_shows_its_progress_as_the_share_of_items_at_its_version() {
     put_items(
         &world.client,
         &world.table,
-        (0..400).map(|i| item(&format!("ITEM#{i}"), Some(if i < 100 { 2 } else { 1 }), &[])).collect(),
+        (0..400).map(|i| versioned_item(&format!("ITEM#{i}"), Some(if i < 100 { 2 } else { 1 }), &[])).collect(),
     )
     .await;
     let chain = UpgradeChain::new(Versioning::default()).step(2, Ok);

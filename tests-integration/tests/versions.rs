@@ -8,22 +8,13 @@ use aws_sdk_dynamodb::types::AttributeValue as AV;
 use dynamigrate::versions::{self, UpgradeChain, Versioning};
 use dynamigrate::{async_trait, Migration, MigrationContext, Outcome, Phase, RunOptions};
 use dynamigrate_tests::files::Folder;
-use dynamigrate_tests::{app_js, canonical_item, every_type, get_item, put_items, s, scan_all, Item, World};
+use dynamigrate_tests::{
+    app_js, canonical_item, every_type, get_item, put_items, s, scan_all, versioned_item, Item, World,
+};
 use serde_json::Value;
 
 fn json(ran: &dynamigrate_tests::Ran) -> Value {
     serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("{e}: {ran:?}"))
-}
-
-fn item(pk: &str, version: Option<u64>, extra: &[(&str, &str)]) -> Item {
-    let mut item = Item::from([("pk".into(), AV::S(pk.into())), ("sk".into(), AV::S("METADATA".into()))]);
-    if let Some(v) = version {
-        item.insert("version".into(), AV::N(v.to_string()));
-    }
-    for (name, value) in extra {
-        item.insert(name.to_string(), AV::S(value.to_string()));
-    }
-    item
 }
 
 const TO_V2: &str = r#"
@@ -45,9 +36,9 @@ async fn an_upgrade_chain_brings_items_at_v1_v2_and_without_a_version_to_v3_and_
     let world = World::new().await;
     let seeded: Vec<Item> = (0..30)
         .map(|i| match i % 3 {
-            0 => item(&format!("ITEM#{i}"), None, &[("name", &format!("n{i}"))]),
-            1 => item(&format!("ITEM#{i}"), Some(1), &[("name", &format!("n{i}"))]),
-            _ => item(&format!("ITEM#{i}"), Some(2), &[("name", &format!("n{i}")), ("status", "paused")]),
+            0 => versioned_item(&format!("ITEM#{i}"), None, &[("name", &format!("n{i}"))]),
+            1 => versioned_item(&format!("ITEM#{i}"), Some(1), &[("name", &format!("n{i}"))]),
+            _ => versioned_item(&format!("ITEM#{i}"), Some(2), &[("name", &format!("n{i}")), ("status", "paused")]),
         })
         .collect();
     put_items(&world.client, &world.table, seeded).await;
@@ -65,7 +56,8 @@ async fn an_upgrade_chain_brings_items_at_v1_v2_and_without_a_version_to_v3_and_
     assert_eq!(ran.code, 0, "{ran:?}");
     // Stragglers an old deployment wrote at v1 after the first upgrade: the second one takes them
     // through both steps in its one backfill.
-    let stragglers = (0..5).map(|i| item(&format!("STRAY#{i}"), Some(1), &[("name", &format!("s{i}"))])).collect();
+    let stragglers =
+        (0..5).map(|i| versioned_item(&format!("STRAY#{i}"), Some(1), &[("name", &format!("s{i}"))])).collect();
     put_items(&world.client, &world.table, stragglers).await;
     let ran = world.files(&folder.dir, &["run"]).await;
     assert_eq!(ran.code, 0, "{ran:?}");
@@ -231,7 +223,7 @@ async fn the_rust_chain_normalizes_lazily_to_what_its_backfill_writes() {
 #[tokio::test]
 async fn a_sampled_census_estimates_within_its_margin_from_a_share_of_the_table() {
     let world = World::new().await;
-    let items = (0..3000).map(|i| item(&format!("ITEM#{i}"), (i % 3 != 0).then_some(2), &[])).collect();
+    let items = (0..3000).map(|i| versioned_item(&format!("ITEM#{i}"), (i % 3 != 0).then_some(2), &[])).collect();
     put_items(&world.client, &world.table, items).await;
     let folder = Folder::new();
     let ran = world.files(&folder.dir, &["versions", "--sample", "20", "--json"]).await;
