@@ -19,4 +19,4 @@ ddb_install
 cargo build --quiet --release -p dynamigrate-tests --bin bench
 # DynamoDB Local keeps every table in memory: give it room for a million items.
 export DDB_HEAP="${DDB_HEAP:-3g}"
-exec scripts/with-dynamodb-local.sh target/release/bench "$@"
+DYNAMIGRATE_NO_MOTO=1 exec scripts/with-dynamodb-local.sh target/release/bench "$@"

@@ -14,7 +14,7 @@ ddb_install
 echo "== building (release build; the first one compiles the AWS SDK: about 4 minutes) ==" >&2
 cargo build --quiet --release -p dynamigrate-cli -p dynamigrate-demo --bins
 
-exec scripts/with-dynamodb-local.sh bash -c '
+DYNAMIGRATE_NO_MOTO=1 exec scripts/with-dynamodb-local.sh bash -c '
 set -euo pipefail
 bin=target/release
 # Bold headings only for a person at a terminal who has not asked for no colour (NO_COLOR).
