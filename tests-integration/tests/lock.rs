@@ -146,6 +146,7 @@ async fn history_writes_are_fenced_on_holding_the_lease() {
         checksum: None,
         allowed_modified: Vec::new(),
         verification: None,
+        backup_arn: None,
         ran_by: first.clone(),
     };
     history.write_attempt(&attempt, &lock_a.fence()).await.expect("the holder may write");

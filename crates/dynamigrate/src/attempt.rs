@@ -70,6 +70,9 @@ pub struct Attempt {
     /// The read-only check a contract step ran before it changed anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// The on-demand backup taken before the migration ran (the stage's `backup_before`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_arn: Option<String>,
     #[serde(flatten)]
     pub ran_by: RunIdentity,
 }

@@ -74,6 +74,18 @@ pub enum Error {
     /// A bug in dynamigrate: an invariant broke or a task panicked. Nothing the user did.
     #[error("internal error (a bug in dynamigrate, please report it): {0}")]
     Internal(String),
+
+    #[error(
+        "point-in-time recovery is off for table {table}, and stage {stage:?} requires it; nothing was changed. \
+         Turn it on for the table, or set require_pitr = false for the stage"
+    )]
+    PitrOff { table: String, stage: String },
+
+    #[error("the backup of {table} did not complete: {message}; the migration did not run")]
+    Backup { table: String, message: String },
+
+    #[error("gave up waiting for {what} after {}s", after.as_secs())]
+    Timeout { what: String, after: std::time::Duration },
 }
 
 /// What kind of failure an error is, for exit codes and for callers that branch on it.
@@ -106,9 +118,12 @@ impl Error {
             | Self::NoTable { .. }
             | Self::NotALedger { .. }
             | Self::Config(_)
+            | Self::PitrOff { .. }
             | Self::Invalid(_) => ErrorKind::Invalid,
             Self::LockHeld(_) | Self::UnlockRefused(_) => ErrorKind::LockHeld,
-            Self::MigrationFailed { .. } | Self::LeaseLost => ErrorKind::MigrationFailed,
+            Self::MigrationFailed { .. } | Self::LeaseLost | Self::Backup { .. } | Self::Timeout { .. } => {
+                ErrorKind::MigrationFailed
+            }
             // A stopped backfill has written: it is a failed migration whatever stopped it.
             Self::Backfill { .. } => ErrorKind::MigrationFailed,
             Self::Aws { .. } => ErrorKind::Aws,

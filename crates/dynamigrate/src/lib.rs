@@ -23,6 +23,7 @@ pub mod ledger;
 pub mod migration;
 pub mod plan;
 pub mod runner;
+pub mod safety;
 pub mod versions;
 
 pub use async_trait::async_trait;

@@ -72,6 +72,12 @@ pub trait Migration: Send + Sync {
         None
     }
 
+    /// A major migration: stages with `backup_before = "major"` take an on-demand backup of its
+    /// table before it runs.
+    fn major(&self) -> bool {
+        false
+    }
+
     /// Whether [`Migration::down`] is implemented. `down` refuses, before running anything,
     /// to roll back past a migration that says `false`.
     fn has_down(&self) -> bool {

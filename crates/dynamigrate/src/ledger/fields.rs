@@ -56,7 +56,7 @@ const CENSUS: [Field; 9] = [
     ("duration_ms", U64, REQUIRED),
 ];
 
-const ATTEMPT: [Field; 21] = [
+const ATTEMPT: [Field; 22] = [
     ("migration_id", Shape::Text, REQUIRED),
     ("attempt", U32, REQUIRED),
     ("direction", Shape::OneOf(&["up", "down"]), REQUIRED),
@@ -72,6 +72,7 @@ const ATTEMPT: [Field; 21] = [
     ("checksum", Shape::Text, OPTIONAL),
     ("allowed_modified", Shape::Texts, OPTIONAL),
     ("verification", Shape::Map, OPTIONAL),
+    ("backup_arn", Shape::Text, OPTIONAL),
     ("run_id", Shape::Text, REQUIRED),
     ("owner", Shape::Text, REQUIRED),
     ("host", Shape::Text, REQUIRED),

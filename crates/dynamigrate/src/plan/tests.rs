@@ -39,6 +39,7 @@ fn attempt(migration: &str, n: u32, direction: Direction, state: AttemptState) -
         checksum: None,
         allowed_modified: Vec::new(),
         verification: None,
+        backup_arn: None,
         ran_by: RunIdentity {
             run_id: format!("run-{n}"),
             owner: "me@host".into(),

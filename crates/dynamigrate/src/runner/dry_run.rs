@@ -40,7 +40,9 @@ impl Runner {
             }
             let env = self.backfill_env(&planned.id, true, self.shutdown.clone(), settings, direction, None);
             let context = self.context(&planned.id, table, env);
-            let migration_report = execute(migration.as_ref(), &planned.id, direction, &context).await;
+            let mut migration_report = execute(migration.as_ref(), &planned.id, direction, &context).await;
+            migration_report.backup =
+                self.backup_table(migration.as_ref())?.map(|t| format!("would back up {t} first"));
             let failed = !migration_report.outcome.success;
             report.migrations.push(migration_report);
             if failed {

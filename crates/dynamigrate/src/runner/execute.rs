@@ -49,6 +49,7 @@ pub(super) async fn execute(
         error,
         backfills,
         verification: None,
+        backup: None,
     }
 }
 

@@ -5,6 +5,7 @@ mod dry_run;
 mod execute;
 mod options;
 mod report;
+mod safety;
 mod versions;
 
 use std::sync::Arc;
@@ -183,6 +184,8 @@ impl Runner {
         if planned.is_empty() && !busy(&status) {
             return Ok(self.report(&table, direction, false));
         }
+        let ids: Vec<MigrationId> = planned.iter().map(|p| p.id.clone()).collect();
+        self.check_pitr(&ids).await?;
         self.run_locked(&table, direction, wait, settings, plan).await
     }
 
@@ -294,24 +297,32 @@ impl Runner {
             checksum: migration.checksum(),
             allowed_modified: run.modified.clone(),
             verification: verification.clone(),
+            backup_arn: None,
             ran_by: self.identity.clone(),
         };
         if let Some(verification) = verification.filter(|v| !v.passed) {
             let report = versions::refused(migration.as_ref(), id, verification);
-            attempt.state = AttemptState::Failed;
-            attempt.finished_at = Some(attempt.started_at.clone());
-            attempt.duration_ms = Some(0);
-            attempt.error = report.error.clone();
-            run.ledger.write_attempt(&attempt, &run.fence).await?;
-            return Ok(report);
+            return ended_before(run, attempt, report).await;
         }
         run.ledger.write_attempt(&attempt, &run.fence).await?;
+        match self.backup_first(run, migration, id).await {
+            Ok(None) => {}
+            Ok(Some(backup)) => {
+                attempt.backup_arn = Some(backup.arn);
+                run.ledger.write_attempt(&attempt, &run.fence).await?;
+            }
+            Err(error) => {
+                let report = safety::not_backed_up(migration.as_ref(), id, run.direction, &error);
+                return ended_before(run, attempt, report).await;
+            }
+        }
 
         let checkpoints = Some((run.ledger.clone(), run.fence.clone()));
         let env = self.backfill_env(id, false, run.token.clone(), run.settings, run.direction, checkpoints);
         let context = self.context(id, run.table, env);
         let mut report = execute(migration.as_ref(), id, run.direction, &context).await;
         report.verification = attempt.verification.clone();
+        report.backup = attempt.backup_arn.clone();
         if report.outcome.success && run.token.is_cancelled() {
             report.outcome.success = false;
             report.error = Some("stopped before it finished (interrupted or lease lost)".into());
@@ -376,4 +387,18 @@ impl Runner {
             migrations: Vec::new(),
         }
     }
+}
+
+/// Records an attempt that ended before its migration ran (refused, or its backup failed).
+async fn ended_before(
+    run: &LockedRun<'_>,
+    mut attempt: Attempt,
+    report: MigrationReport,
+) -> Result<MigrationReport, Error> {
+    attempt.state = AttemptState::Failed;
+    attempt.finished_at = Some(rfc3339(now_ms()));
+    attempt.duration_ms = Some(0);
+    attempt.error = report.error.clone();
+    run.ledger.write_attempt(&attempt, &run.fence).await?;
+    Ok(report)
 }

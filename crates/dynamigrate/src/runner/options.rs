@@ -7,6 +7,7 @@ use crate::backfill::BackfillSettings;
 use crate::id::MigrationId;
 use crate::ledger::{DEFAULT_HISTORY_TABLE, DEFAULT_LEASE};
 use crate::plan::DownTarget;
+use crate::safety::BackupPolicy;
 use crate::versions::Versioning;
 
 /// Where and how a runner works.
@@ -21,7 +22,16 @@ pub struct RunnerConfig {
     /// How each table's items carry their version, by physical table name; a table not named
     /// here has the defaults (`version`, unversioned items at v1).
     pub versioning: BTreeMap<String, Versioning>,
+    /// Refuse a real `run` or `down` on a table without point-in-time recovery.
+    pub require_pitr: bool,
+    /// Which migrations get an on-demand backup of their table first.
+    pub backup_before: BackupPolicy,
+    /// How long to wait for such a backup to become AVAILABLE before stopping the run.
+    pub backup_timeout: Duration,
 }
+
+/// A backup of a large table can take a while on DynamoDB; an hour is past any normal one.
+pub const DEFAULT_BACKUP_TIMEOUT: Duration = Duration::from_secs(3600);
 
 impl RunnerConfig {
     pub fn new(stage: impl Into<String>, table: impl Into<String>) -> Self {
@@ -32,6 +42,9 @@ impl RunnerConfig {
             history_table: DEFAULT_HISTORY_TABLE.to_string(),
             lease: DEFAULT_LEASE,
             versioning: BTreeMap::new(),
+            require_pitr: false,
+            backup_before: BackupPolicy::Never,
+            backup_timeout: DEFAULT_BACKUP_TIMEOUT,
         }
     }
 

@@ -40,6 +40,9 @@ pub struct MigrationReport {
     /// A contract step's check before it ran (or was refused).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// The backup taken first (its ARN), or in a dry run the one that would be taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
 }
 
 /// What `run` or `down` did (or, for a dry run, would do).

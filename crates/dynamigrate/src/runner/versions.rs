@@ -122,5 +122,6 @@ pub(super) fn refused(migration: &dyn Migration, id: &MigrationId, verification:
         error: Some(error),
         backfills: Vec::new(),
         verification: Some(verification),
+        backup: None,
     }
 }

@@ -1,0 +1,93 @@
+//! The runner's safety rails: the preflight that refuses a run on tables without point-in-time
+//! recovery when the stage requires it, and the backup taken before a migration the stage's
+//! `backup_before` picks, waited for until AVAILABLE, its ARN kept in the attempt.
+
+use std::sync::Arc;
+
+use super::report::MigrationReport;
+use super::{LockedRun, Runner};
+use crate::attempt::Direction;
+use crate::clock::now_ms;
+use crate::id::MigrationId;
+use crate::migration::{Migration, Outcome};
+use crate::safety::{self, Backup, Patience};
+use crate::Error;
+
+impl Runner {
+    /// Refuses (nothing written) when the stage requires point-in-time recovery and a table the
+    /// planned migrations work on has it off.
+    pub(super) async fn check_pitr(&self, planned: &[MigrationId]) -> Result<(), Error> {
+        if !self.config.require_pitr {
+            return Ok(());
+        }
+        let mut tables = vec![self.physical_table(None)?];
+        for id in planned {
+            let logical = self.migrations.get(id).and_then(|m| m.table());
+            let table = self.physical_table(logical.as_deref())?;
+            if !tables.contains(&table) {
+                tables.push(table);
+            }
+        }
+        for table in tables {
+            if !safety::pitr(&self.client, &table).await?.enabled {
+                return Err(Error::PitrOff { table, stage: self.config.stage.clone() });
+            }
+        }
+        Ok(())
+    }
+
+    /// The table a migration's backup is of, when the stage wants one before it.
+    pub(super) fn backup_table(&self, migration: &dyn Migration) -> Result<Option<String>, Error> {
+        if !self.config.backup_before.wants(migration.major()) {
+            return Ok(None);
+        }
+        self.physical_table(migration.table().as_deref()).map(Some)
+    }
+
+    /// Takes the backup the stage wants before `migration`, and waits until it is AVAILABLE.
+    pub(super) async fn backup_first(
+        &self,
+        run: &LockedRun<'_>,
+        migration: &Arc<dyn Migration>,
+        id: &MigrationId,
+    ) -> Result<Option<Backup>, Error> {
+        let Some(table) = self.backup_table(migration.as_ref())? else { return Ok(None) };
+        let name = safety::backup_name(&table, Some(id), now_ms());
+        tracing::info!("{id}: backing up {table} as {name} first");
+        let started = safety::create_backup(&self.client, &table, &name).await?;
+        let patience = Patience {
+            timeout: self.config.backup_timeout,
+            cancel: run.token.clone(),
+            observer: self.observer.clone(),
+        };
+        let backup = safety::wait_for_backup(&self.client, &started, &patience).await.map_err(|error| {
+            let message = match error {
+                Error::Backup { message, .. } => message,
+                other => format!("{other} (backup {} may still finish in DynamoDB)", started.arn),
+            };
+            Error::Backup { table: table.clone(), message }
+        })?;
+        tracing::info!("{id}: backup {} is available", backup.arn);
+        Ok(Some(backup))
+    }
+}
+
+/// The report of a migration stopped because its backup did not complete: nothing ran.
+pub(super) fn not_backed_up(
+    migration: &dyn Migration,
+    id: &MigrationId,
+    direction: Direction,
+    error: &Error,
+) -> MigrationReport {
+    MigrationReport {
+        id: id.clone(),
+        description: migration.description().to_string(),
+        direction,
+        outcome: Outcome::failed(0, 0),
+        duration_ms: 0,
+        error: Some(error.to_string()),
+        backfills: Vec::new(),
+        verification: None,
+        backup: None,
+    }
+}
