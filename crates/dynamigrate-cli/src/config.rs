@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dynamigrate::ledger::{DEFAULT_HISTORY_TABLE, DEFAULT_LEASE};
+use dynamigrate::runner::DEFAULT_BACKUP_TIMEOUT;
+use dynamigrate::safety::BackupPolicy;
 use dynamigrate::versions::Versioning;
 use dynamigrate::BackfillSettings;
 use serde::Deserialize;
@@ -78,6 +80,13 @@ pub struct StageConfig {
     pub history_table: Option<String>,
     /// Ask the user to type the stage name before changing anything. Default: true for `prod`.
     pub confirm: Option<bool>,
+    /// Refuse a real run or down on a table without point-in-time recovery. Default: as `confirm`.
+    pub require_pitr: Option<bool>,
+    /// "never", "major" or "always": an on-demand backup before such migrations. Default: "major"
+    /// on stages that confirm, else "never".
+    pub backup_before: Option<String>,
+    /// How long to wait for that backup to become AVAILABLE [default: 3600].
+    pub backup_timeout_seconds: Option<u64>,
     pub lease_seconds: Option<u64>,
     /// Backfill knobs for this stage: every key of [`BackfillSettings`] (`max_wcu`, `page_size`,
     /// `write_mode`, ...). The command line's win over them.
@@ -117,6 +126,9 @@ pub struct Stage {
     pub backfill: BackfillSettings,
     /// How each table carries versions, by physical name.
     pub versioning: BTreeMap<String, Versioning>,
+    pub require_pitr: bool,
+    pub backup_before: BackupPolicy,
+    pub backup_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +212,21 @@ pub fn resolve(file: Option<(&Path, &ConfigFile)>, name: &str, cli: &Overrides) 
     stage.backfill.validate().map_err(|e| ConfigError::Invalid(format!("stage {name}: {e}")))?;
     let table = cli.table.clone().or(stage.table);
     let versioning = versioning(&file.versions, table.as_deref(), &stage.tables)?;
+    let confirm = stage.confirm.unwrap_or(name == "prod" || name == "production");
+    let default_backups = if confirm { BackupPolicy::Major } else { BackupPolicy::Never };
+    let backup_before = match &stage.backup_before {
+        Some(text) => text.parse().map_err(|e| ConfigError::Invalid(format!("[stages.{name}] {e}")))?,
+        None => default_backups,
+    };
+    let backup_timeout = match stage.backup_timeout_seconds {
+        None => DEFAULT_BACKUP_TIMEOUT,
+        Some(seconds @ 1..=86_400) => Duration::from_secs(seconds),
+        Some(other) => {
+            return Err(ConfigError::Invalid(format!(
+                "[stages.{name}] backup_timeout_seconds = {other} is out of range: use 1 to 86400"
+            )))
+        }
+    };
     Ok(Stage {
         name: name.to_string(),
         table,
@@ -213,7 +240,10 @@ pub fn resolve(file: Option<(&Path, &ConfigFile)>, name: &str, cli: &Overrides) 
             .or(stage.history_table)
             .or(file.history_table.clone())
             .unwrap_or_else(|| DEFAULT_HISTORY_TABLE.to_string()),
-        confirm: stage.confirm.unwrap_or(name == "prod" || name == "production"),
+        confirm,
+        require_pitr: stage.require_pitr.unwrap_or(confirm),
+        backup_before,
+        backup_timeout,
         lease: Duration::from_secs(lease_seconds),
         backfill: stage.backfill,
         versioning,
@@ -306,6 +336,27 @@ mod tests {
         let stage = resolve(None, "prod", &Overrides { table: Some("t".into()), ..Overrides::default() }).unwrap();
         assert_eq!(stage.history_table, DEFAULT_HISTORY_TABLE);
         assert!(stage.confirm);
+    }
+
+    #[test]
+    fn stages_that_confirm_require_pitr_and_back_up_major_migrations_unless_told_otherwise() {
+        let file = sample();
+        let prod = resolve(Some((Path::new("x.toml"), &file)), "prod", &Overrides::default()).unwrap();
+        assert!(prod.require_pitr);
+        assert_eq!((prod.backup_before, prod.backup_timeout), (BackupPolicy::Major, DEFAULT_BACKUP_TIMEOUT));
+        let dev = resolve(Some((Path::new("x.toml"), &file)), "dev", &Overrides::default()).unwrap();
+        assert!(!dev.require_pitr);
+        assert_eq!(dev.backup_before, BackupPolicy::Never);
+        let told =
+            parse("[stages.prod]\nrequire_pitr = false\nbackup_before = \"always\"\nbackup_timeout_seconds = 60\n")
+                .unwrap();
+        let prod = resolve(Some((Path::new("x.toml"), &told)), "prod", &Overrides::default()).unwrap();
+        assert_eq!((prod.require_pitr, prod.backup_before), (false, BackupPolicy::Always));
+        assert_eq!(prod.backup_timeout, Duration::from_secs(60));
+        for bad in ["backup_before = \"sometimes\"", "backup_timeout_seconds = 0"] {
+            let file = parse(&format!("[stages.prod]\n{bad}\n")).unwrap();
+            assert!(resolve(Some((Path::new("x.toml"), &file)), "prod", &Overrides::default()).is_err(), "{bad}");
+        }
     }
 
     #[test]

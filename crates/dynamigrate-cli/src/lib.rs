@@ -205,6 +205,9 @@ async fn execute(cli: Cli, app: App) -> Result<u8, Failure> {
         history_table: stage.history_table.clone(),
         lease: stage.lease,
         versioning: stage.versioning.clone(),
+        require_pitr: stage.require_pitr,
+        backup_before: stage.backup_before,
+        backup_timeout: stage.backup_timeout,
     };
     let progress =
         if global.json || global.log_format == LogFormat::Json { ProgressMode::Log } else { ProgressMode::detect() };

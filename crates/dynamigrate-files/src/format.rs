@@ -45,7 +45,7 @@ pub fn toml_file(text: &str) -> Result<Parsed, String> {
     let header: Header = toml::Value::Table(table)
         .try_into()
         .map_err(|e: toml::de::Error| e.message().to_string())
-        .map_err(|e| format!("{e}; a TOML migration has description, id, table, version_attribute, phase, upgrade_to, requires, [select], [settings], up and down"))?;
+        .map_err(|e| format!("{e}; a TOML migration has description, id, table, version_attribute, phase, upgrade_to, requires, major, [select], [settings], up and down"))?;
     let id = header.id.clone();
     let spec = FileSpec::read(header)?;
     let up = operations(up, "up", &spec.version_attribute)?
@@ -88,7 +88,7 @@ pub fn script_file(file: &str, text: &str, language: Language, limits: Limits) -
     let mut data = script.data.clone();
     data.insert("description".into(), Value::String(script.description.clone()));
     let header: Header = serde_json::from_value(Value::Object(data)).map_err(|e| {
-        format!("{e}; a script exports description, transform, down, and optionally id, table, version_attribute, phase, upgrade_to, requires, select and settings")
+        format!("{e}; a script exports description, transform, down, and optionally id, table, version_attribute, phase, upgrade_to, requires, major, select and settings")
     })?;
     let id = header.id.clone();
     let spec = FileSpec::read(header)?;

@@ -144,6 +144,10 @@ impl Migration for FileMigration {
         self.spec.lifecycle.upgrade_to
     }
 
+    fn major(&self) -> bool {
+        self.spec.major
+    }
+
     fn requires(&self) -> Option<Requirement> {
         self.spec.lifecycle.requires.clone()
     }

@@ -28,6 +28,8 @@ pub struct FileSpec {
     pub guard: Option<Guard>,
     pub version_attribute: String,
     pub lifecycle: Lifecycle,
+    /// A major migration: stages with `backup_before = "major"` back its table up first.
+    pub major: bool,
 }
 
 /// Which items: key prefixes, a filter with named values, and a condition on the version.
@@ -68,6 +70,8 @@ pub struct Header {
     pub upgrade_to: Option<u64>,
     /// What must hold before this contract step runs.
     pub requires: Option<Value>,
+    /// A major migration (a backup first, on stages that want one).
+    pub major: Option<bool>,
 }
 
 impl FileSpec {
@@ -91,7 +95,8 @@ impl FileSpec {
         let lifecycle =
             phase::read(header.phase, header.upgrade_to, header.requires, header.table.as_deref(), condition)?;
         phase::check_contract(&lifecycle)?;
-        Ok(Self { description, table: header.table, select, settings, guard, version_attribute, lifecycle })
+        let major = header.major.unwrap_or(false);
+        Ok(Self { description, table: header.table, select, settings, guard, version_attribute, lifecycle, major })
     }
 
     /// Configures a backfill with this file's selection, guard and settings. The version

@@ -4,6 +4,7 @@
 mod dry_run;
 mod execute;
 mod options;
+mod record;
 mod report;
 mod safety;
 mod versions;
@@ -14,8 +15,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use tokio_util::sync::CancellationToken;
 
-pub use options::{DownOptions, RunOptions, RunnerConfig};
+pub use options::{DownOptions, RunOptions, RunnerConfig, DEFAULT_BACKUP_TIMEOUT};
 pub use report::{MigrationReport, PlannedMigration, RunReport, StatusReport};
+pub use safety::PitrLine;
 
 use crate::attempt::{Attempt, AttemptState, Direction, RunIdentity};
 use crate::aws::{table_exists, RetryStats};
@@ -24,28 +26,17 @@ use crate::clock::{now_ms, rfc3339};
 use crate::context::MigrationContext;
 use crate::events::{Observer, Silent};
 use crate::id::MigrationId;
-use crate::ledger::{Fence, LeaseLock, Ledger, UnlockOutcome, MAX_ATTEMPT};
+use crate::ledger::{Fence, LeaseLock, Ledger, UnlockOutcome};
 use crate::migration::{Migration, MigrationSet};
 use crate::plan::{PlanError, Status};
 use crate::Error;
 use execute::execute;
+use record::{ended_before, next_attempt};
 
 /// Whether another runner holds the lock now: its work may change the plan, so nothing to do yet is
 /// not nothing to do (the run waits for the lock, or reports who holds it).
 fn busy(status: &StatusReport) -> bool {
     status.lock.as_ref().is_some_and(|holder| !holder.is_expired())
-}
-
-/// The number of a migration's next attempt.
-fn next_attempt(latest: &[Attempt], id: &MigrationId) -> Result<u32, Error> {
-    let last = latest.iter().find(|a| &a.migration_id == id).map_or(0, |a| a.attempt);
-    match last.checked_add(1).filter(|n| *n <= MAX_ATTEMPT) {
-        Some(number) => Ok(number),
-        None => Err(Error::Invalid(format!(
-            "migration {id} has had {last} attempts, the most the history can number; \
-             fix what makes it fail and give the fix a new migration id"
-        ))),
-    }
 }
 
 /// One locked run: where history goes, which table and direction, how to stop, what backfills get.
@@ -122,6 +113,7 @@ impl Runner {
         let live_run = lock.as_ref().filter(|h| !h.is_expired()).map(|h| h.run_id.as_str());
         let status = Status::derive(&self.migrations.summaries(), &latest, live_run);
         let censuses = if history_table_exists { self.censuses().await? } else { Vec::new() };
+        let pitr = self.pitr_lines().await;
         Ok(StatusReport {
             stage: self.config.stage.clone(),
             history_table: self.config.history_table.clone(),
@@ -129,6 +121,7 @@ impl Runner {
             lock,
             status,
             censuses,
+            pitr,
         })
     }
 
@@ -387,18 +380,4 @@ impl Runner {
             migrations: Vec::new(),
         }
     }
-}
-
-/// Records an attempt that ended before its migration ran (refused, or its backup failed).
-async fn ended_before(
-    run: &LockedRun<'_>,
-    mut attempt: Attempt,
-    report: MigrationReport,
-) -> Result<MigrationReport, Error> {
-    attempt.state = AttemptState::Failed;
-    attempt.finished_at = Some(rfc3339(now_ms()));
-    attempt.duration_ms = Some(0);
-    attempt.error = report.error.clone();
-    run.ledger.write_attempt(&attempt, &run.fence).await?;
-    Ok(report)
 }

@@ -21,6 +21,8 @@ pub struct StatusReport {
     pub status: Status,
     /// Each table's last census of versions, from `versions` or a contract step's verification.
     pub censuses: Vec<Census>,
+    /// Each table's point-in-time recovery.
+    pub pitr: Vec<super::PitrLine>,
 }
 
 /// One migration's part of a run.

@@ -10,10 +10,77 @@ use crate::attempt::Direction;
 use crate::clock::now_ms;
 use crate::id::MigrationId;
 use crate::migration::{Migration, Outcome};
-use crate::safety::{self, Backup, Patience};
+use crate::safety::{self, Backup, Patience, Pitr, PolicyScope};
 use crate::Error;
 
 impl Runner {
+    /// The point-in-time recovery of a table of the stage (`None`: the main one).
+    pub async fn pitr(&self, table: Option<&str>) -> Result<Pitr, Error> {
+        safety::pitr(&self.client, &self.physical_table(table)?).await
+    }
+
+    /// Turns point-in-time recovery on for a table of the stage.
+    pub async fn enable_pitr(&self, table: Option<&str>) -> Result<Pitr, Error> {
+        safety::enable_pitr(&self.client, &self.physical_table(table)?).await
+    }
+
+    /// Each table of the stage's point-in-time recovery, for `status`: what is known, or why not.
+    pub(super) async fn pitr_lines(&self) -> Vec<PitrLine> {
+        let mut lines = Vec::new();
+        let tables = self.config.table.iter().chain(self.config.tables.values());
+        for table in tables {
+            let line = match safety::pitr(&self.client, table).await {
+                Ok(pitr) => PitrLine { table: table.clone(), pitr: Some(pitr), unknown: None },
+                Err(error) => PitrLine { table: table.clone(), pitr: None, unknown: Some(error.to_string()) },
+            };
+            lines.push(line);
+        }
+        lines
+    }
+
+    /// Takes an on-demand backup of a table of the stage now and waits until it is AVAILABLE.
+    pub async fn backup_now(&self, table: Option<&str>) -> Result<Backup, Error> {
+        let table = self.physical_table(table)?;
+        let started = safety::create_backup(&self.client, &table, &safety::backup_name(&table, None, now_ms())).await?;
+        safety::wait_for_backup(&self.client, &started, &self.patience(self.shutdown.clone())).await
+    }
+
+    /// The backups of a table of the stage (`all`: of every table the credentials see).
+    pub async fn backups(&self, table: Option<&str>, all: bool) -> Result<Vec<Backup>, Error> {
+        let table = if all { None } else { Some(self.physical_table(table)?) };
+        safety::list_backups(&self.client, table.as_deref()).await
+    }
+
+    /// One backup, by ARN.
+    pub async fn backup(&self, arn: &str) -> Result<Backup, Error> {
+        safety::describe_backup(&self.client, arn).await
+    }
+
+    pub async fn delete_backup(&self, arn: &str) -> Result<Backup, Error> {
+        safety::delete_backup(&self.client, arn).await
+    }
+
+    /// The least-privilege IAM policy of this stage.
+    pub fn policy(
+        &self,
+        region: &str,
+        account: Option<&str>,
+        export_bucket: Option<(String, String)>,
+    ) -> serde_json::Value {
+        let tables = self.config.table.iter().chain(self.config.tables.values()).cloned().collect();
+        safety::policy_document(&PolicyScope {
+            region: region.into(),
+            account: account.unwrap_or("*").into(),
+            tables,
+            history_table: self.config.history_table.clone(),
+            export_bucket,
+        })
+    }
+
+    fn patience(&self, cancel: tokio_util::sync::CancellationToken) -> Patience {
+        Patience { timeout: self.config.backup_timeout, cancel, observer: self.observer.clone() }
+    }
+
     /// Refuses (nothing written) when the stage requires point-in-time recovery and a table the
     /// planned migrations work on has it off.
     pub(super) async fn check_pitr(&self, planned: &[MigrationId]) -> Result<(), Error> {
@@ -70,6 +137,14 @@ impl Runner {
         tracing::info!("{id}: backup {} is available", backup.arn);
         Ok(Some(backup))
     }
+}
+
+/// One table's point-in-time recovery in `status`: read, or why it could not be.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PitrLine {
+    pub table: String,
+    pub pitr: Option<Pitr>,
+    pub unknown: Option<String>,
 }
 
 /// The report of a migration stopped because its backup did not complete: nothing ran.

@@ -1,6 +1,7 @@
 //! Point-in-time recovery: whether it is on for a table (and since when a restore can reach), and
 //! turning it on.
 
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{PointInTimeRecoverySpecification, PointInTimeRecoveryStatus};
 use aws_sdk_dynamodb::Client;
 use serde::Serialize;
@@ -19,12 +20,16 @@ pub struct Pitr {
 
 /// Reads `table`'s continuous backups (DescribeContinuousBackups).
 pub async fn pitr(client: &Client, table: &str) -> Result<Pitr, Error> {
-    let described = client
-        .describe_continuous_backups()
-        .table_name(table)
-        .send()
-        .await
-        .map_err(|e| Error::aws(format!("reading the point-in-time recovery of {table}"), e))?;
+    let described = client.describe_continuous_backups().table_name(table).send().await.map_err(|e| {
+        // DynamoDB Local has no backups at all: say so, rather than pass for "off".
+        if e.code() == Some("UnknownOperationException") {
+            return Error::Invalid(format!(
+                "this endpoint cannot tell whether point-in-time recovery is on for {table} (it does not know \
+                 DescribeContinuousBackups, as DynamoDB Local does not); set require_pitr = false for a stage on it"
+            ));
+        }
+        Error::aws(format!("reading the point-in-time recovery of {table}"), e)
+    })?;
     let recovery = described.continuous_backups_description.and_then(|d| d.point_in_time_recovery_description);
     let time = |t: Option<&aws_smithy_types::DateTime>| {
         t.and_then(|t| t.to_millis().ok()).and_then(|ms| u64::try_from(ms).ok()).map(crate::clock::rfc3339)
