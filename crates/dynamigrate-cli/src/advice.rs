@@ -22,6 +22,10 @@ pub fn for_error(error: &Error) -> Option<&'static str> {
         Error::NoTable { .. } => "pass --table or set `table` in the stage",
         Error::NotALedger { .. } => "pass --history-table, or set history_table in the config",
         Error::Interrupted { .. } => "run the same command again when you are ready",
+        Error::PitrOff { .. } => "`dynamigrate pitr enable` (with the same --stage and --table) turns it on",
+        Error::Backup { .. } => {
+            "`dynamigrate backup list` shows the table's backups; raise backup_timeout_seconds for a large table"
+        }
         Error::CorruptLedger { key, .. } if key.pk == "LOCK" => {
             "a lock item no runner can read can be released with `dynamigrate unlock --force`"
         }

@@ -112,6 +112,28 @@ pub enum Command {
         #[arg(long, value_name = "RCU")]
         max_rcu: Option<f64>,
     },
+    /// Point-in-time recovery of the stage's table (--table for another): show it, or turn it on
+    Pitr {
+        #[command(subcommand)]
+        action: Option<PitrAction>,
+    },
+    /// On-demand backups of the stage's table (--table for another)
+    Backup {
+        #[command(subcommand)]
+        action: BackupAction,
+    },
+    /// Print the least-privilege IAM policy for this stage's commands, tables and history table
+    Policy {
+        /// The AWS account id in the ARNs [default: *]
+        #[arg(long, value_name = "ID")]
+        account: Option<String>,
+        /// Also allow exports to this S3 bucket
+        #[arg(long, value_name = "BUCKET")]
+        export_bucket: Option<String>,
+        /// ... under this prefix
+        #[arg(long, value_name = "PREFIX", requires = "export_bucket")]
+        export_prefix: Option<String>,
+    },
     /// Write a new, dated migration file from a commented template and print its path
     New {
         /// What the migration does, e.g. "add metadata field" (also names the file)
@@ -135,6 +157,32 @@ pub enum Command {
         /// Release the lock whoever holds it
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum PitrAction {
+    /// Whether it is on, and the earliest time a restore can reach [the default]
+    Status,
+    /// Turn it on
+    Enable,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum BackupAction {
+    /// Take an on-demand backup now and wait until it is AVAILABLE
+    Create,
+    /// List the table's backups, newest first
+    List {
+        /// Every table's backups, not only the stage's table
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete a backup (asks to type its name unless --yes)
+    Delete {
+        /// The backup's ARN, as `backup list` shows it
+        #[arg(value_name = "ARN")]
+        arn: String,
     },
 }
 

@@ -22,17 +22,21 @@ pub fn confirm(stage: &Stage, action: &str, plan: &[PlannedMigration]) -> Result
     for planned in plan {
         let _ = writeln!(err, "    {}  {}", planned.id, planned.description);
     }
+    drop(err);
+    type_to_continue(&format!("stage {} needs confirmation", stage.name), "the stage name", &stage.name)
+}
+
+/// Asks the user to type `expected` (`naming` says what it is). Refuses without a terminal.
+pub fn type_to_continue(why: &str, naming: &str, expected: &str) -> Result<(), String> {
     if !std::io::stdin().is_terminal() {
-        return Err(format!(
-            "stage {} needs confirmation and there is no terminal to ask on; pass --yes to proceed. Nothing was changed",
-            stage.name
-        ));
+        return Err(format!("{why} and there is no terminal to ask on; pass --yes to proceed. Nothing was changed"));
     }
-    let _ = write!(err, "Type the stage name ({}) to continue: ", stage.name);
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "Type {naming} ({expected}) to continue: ");
     let _ = err.flush();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer).map_err(|e| format!("cannot read the confirmation: {e}"))?;
-    if answer.trim() == stage.name {
+    if answer.trim() == expected {
         Ok(())
     } else {
         Err("not confirmed; nothing was changed".to_string())

@@ -1,5 +1,6 @@
 //! The dynamigrate command line, as a library: a team's migrations binary hands its migrations to
-//! [`main`] and gets `status`, `run`, `down`, `versions`, `new` and `unlock` with every option.
+//! [`main`] and gets `status`, `run`, `down`, `versions`, `pitr`, `backup`, `policy`, `new` and
+//! `unlock` with every option.
 //!
 //! ```no_run
 //! # use dynamigrate::Migration;
@@ -32,6 +33,7 @@ mod folder;
 mod logging;
 mod new;
 mod output;
+mod rails;
 mod render;
 mod signals;
 
@@ -197,6 +199,10 @@ async fn execute(cli: Cli, app: App) -> Result<u8, Failure> {
         }
         _ => BackfillSettings::default(),
     };
+    // The policy is made from the stage alone: no credentials needed.
+    if let Command::Policy { account, export_bucket, export_prefix } = cli.command {
+        return rails::policy(&stage, account, export_bucket, export_prefix);
+    }
     let (client, retry_stats) = aws::client(&stage).await.map_err(Failure::invalid)?;
     let runner_config = RunnerConfig {
         stage: stage.name.clone(),
@@ -251,7 +257,9 @@ async fn execute(cli: Cli, app: App) -> Result<u8, Failure> {
             let behind = at_least.is_some_and(|n| census.at_least(n) < census.items);
             Ok(if behind { exit::CHECK_FOUND_WORK } else { exit::OK })
         }
-        Command::New { .. } => unreachable!("handled before any I/O"),
+        Command::Pitr { action } => rails::pitr(&runner, global.table.as_deref(), action, json).await,
+        Command::Backup { action } => rails::backup(&runner, global.table.as_deref(), action, global.yes, json).await,
+        Command::New { .. } | Command::Policy { .. } => unreachable!("handled before any I/O"),
         Command::Unlock { force } => {
             let outcome = runner.unlock(force).await?;
             if json {

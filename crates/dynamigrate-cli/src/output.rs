@@ -54,6 +54,9 @@ pub fn status(report: &StatusReport) {
         if let Some(required) = &entry.requires {
             let _ = writeln!(out, "  {:<width$}  requires {}", "", required.text);
         }
+        if let Some(arn) = entry.last_attempt.as_ref().and_then(|a| a.backup_arn.as_ref()) {
+            let _ = writeln!(out, "  {:<width$}  backed up first: {arn}", "");
+        }
         if let Some(error) = entry.last_attempt.as_ref().and_then(|a| a.error.as_ref()) {
             if entry.state != MigrationState::Applied {
                 let _ = writeln!(out, "  {:<width$}  error: {error}", "");
@@ -75,6 +78,14 @@ pub fn status(report: &StatusReport) {
         status.count(MigrationState::Missing),
     );
     crate::census::status_lines(&mut out, &report.censuses);
+    for line in &report.pitr {
+        let _ = match (&line.pitr, &line.unknown) {
+            (Some(pitr), _) => writeln!(out, "{}", crate::rails::pitr_line(pitr)),
+            (None, why) => {
+                writeln!(out, "{}: point-in-time recovery unknown: {}", line.table, why.as_deref().unwrap_or("?"))
+            }
+        };
+    }
 }
 
 pub fn run_report(report: &RunReport) {
@@ -100,6 +111,9 @@ pub fn run_report(report: &RunReport) {
             Some(error) => {
                 let _ = writeln!(out, "FAILED {}  ({counts}, {seconds:.1}s): {error}", m.id);
             }
+        }
+        if let Some(backup) = &m.backup {
+            let _ = writeln!(out, "  backup: {backup}");
         }
         if let Some(v) = &m.verification {
             let result = if v.passed { "passed" } else { "FAILED" };

@@ -35,6 +35,9 @@ pub struct Faults {
     pub operations: Option<Vec<String>>,
     /// Provisioned capacity per table; None: unlimited.
     pub capacity: Option<Capacity>,
+    /// DescribeBackup says CREATING for this long after the backup's first sight (`Duration::MAX`:
+    /// it never finishes), whatever the server says: a backup of a large table, or a stuck one.
+    pub backup_creating_for: Option<Duration>,
 }
 
 pub(super) fn error_response(status: StatusCode, kind: &str, message: &str) -> Response<Full<Bytes>> {

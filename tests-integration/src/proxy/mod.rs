@@ -70,6 +70,8 @@ struct State {
     faults: RwLock<Faults>,
     stats: ProxyStats,
     buckets: Mutex<HashMap<String, TableBuckets>>,
+    /// When each backup was first described (for `Faults::backup_creating_for`).
+    backups_seen: Mutex<HashMap<String, std::time::Instant>>,
     client: HttpClient<HttpConnector, Full<Bytes>>,
 }
 
@@ -108,6 +110,7 @@ impl FaultProxy {
             faults: RwLock::new(faults),
             stats: ProxyStats::default(),
             buckets: Mutex::new(HashMap::new()),
+            backups_seen: Mutex::new(HashMap::new()),
             client: HttpClient::builder(TokioExecutor::new()).build_http(),
         });
         let serving = state.clone();
@@ -257,11 +260,29 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     if let (Some(withheld), true) = (withheld, status.is_success()) {
         merge_unprocessed(&mut answer, withheld);
     }
+    if let (Some(creating), "DescribeBackup") = (faults.backup_creating_for, operation.as_str()) {
+        still_creating(&state, &mut answer, creating);
+    }
     if matches!(injected, Some(Injected::ResetAfter)) {
         stats.resets.fetch_add(1, Relaxed);
         return Err(Reset);
     }
     Ok(json_response(status, &answer))
+}
+
+/// Rewrites a DescribeBackup answer to CREATING while the backup is younger than `creating`.
+fn still_creating(state: &State, answer: &mut Value, creating: std::time::Duration) {
+    let details = &mut answer["BackupDescription"]["BackupDetails"];
+    let Some(arn) = details["BackupArn"].as_str().map(str::to_string) else { return };
+    let first_seen = *state
+        .backups_seen
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(arn)
+        .or_insert_with(std::time::Instant::now);
+    if first_seen.elapsed() < creating {
+        details["BackupStatus"] = json!("CREATING");
+    }
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {

@@ -29,9 +29,12 @@ impl Runner {
         let mut lines = Vec::new();
         let tables = self.config.table.iter().chain(self.config.tables.values());
         for table in tables {
+            let unknown = |why: String| PitrLine { table: table.clone(), pitr: None, unknown: Some(why) };
             let line = match safety::pitr(&self.client, table).await {
                 Ok(pitr) => PitrLine { table: table.clone(), pitr: Some(pitr), unknown: None },
-                Err(error) => PitrLine { table: table.clone(), pitr: None, unknown: Some(error.to_string()) },
+                // The endpoint lacks the API (DynamoDB Local): a fact, not a failure of status.
+                Err(Error::Invalid(_)) => unknown("this endpoint does not support it".into()),
+                Err(error) => unknown(error.to_string()),
             };
             lines.push(line);
         }

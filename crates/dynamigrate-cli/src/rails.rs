@@ -1,0 +1,99 @@
+//! The safety rails' commands: `pitr`, `backup` and `policy`, and how their results read.
+
+use std::io::Write;
+
+use dynamigrate::safety::{policy_document, Backup, Pitr, PolicyScope};
+use dynamigrate::Runner;
+
+use crate::args::{BackupAction, PitrAction};
+use crate::config::Stage;
+use crate::{confirm, exit, output, Failure};
+
+/// `pitr [status|enable]` on the table `--table` names, or the stage's.
+pub async fn pitr(runner: &Runner, table: Option<&str>, action: Option<PitrAction>, json: bool) -> Result<u8, Failure> {
+    let pitr = match action.unwrap_or(PitrAction::Status) {
+        PitrAction::Status => runner.pitr(table).await?,
+        PitrAction::Enable => runner.enable_pitr(table).await?,
+    };
+    if json {
+        output::json(&pitr);
+    } else {
+        println!("{}", pitr_line(&pitr));
+    }
+    Ok(exit::OK)
+}
+
+/// `table: on (restorable from ...)` or `table: OFF`.
+pub fn pitr_line(pitr: &Pitr) -> String {
+    match (&pitr.enabled, &pitr.earliest_restorable) {
+        (true, Some(from)) => format!("{}: point-in-time recovery on, restorable from {from}", pitr.table),
+        (true, None) => format!("{}: point-in-time recovery on", pitr.table),
+        (false, _) => format!("{}: point-in-time recovery OFF (`dynamigrate pitr enable` turns it on)", pitr.table),
+    }
+}
+
+/// `backup create|list|delete`.
+pub async fn backup(
+    runner: &Runner,
+    table: Option<&str>,
+    action: BackupAction,
+    yes: bool,
+    json: bool,
+) -> Result<u8, Failure> {
+    match action {
+        BackupAction::Create => print_backups(&[runner.backup_now(table).await?], json),
+        BackupAction::List { all } => print_backups(&runner.backups(table, all).await?, json),
+        BackupAction::Delete { arn } => {
+            let backup = runner.backup(&arn).await?;
+            if !yes {
+                let why = format!("deleting backup {} of {} cannot be undone", backup.name, backup.table);
+                confirm::type_to_continue(&why, "the backup's name", &backup.name).map_err(Failure::invalid)?;
+            }
+            let deleted = runner.delete_backup(&arn).await?;
+            if json {
+                output::json(&deleted);
+            } else {
+                println!("deleted backup {} of {} ({})", deleted.name, deleted.table, deleted.arn);
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn print_backups(backups: &[Backup], json: bool) {
+    if json {
+        return output::json(&backups);
+    }
+    let mut out = std::io::stdout().lock();
+    if backups.is_empty() {
+        let _ = writeln!(out, "no backups");
+    }
+    for b in backups {
+        let size = b.size_bytes.map_or(String::new(), |s| format!(", {s} bytes"));
+        let created = b.created_at.as_deref().unwrap_or("?");
+        let _ = writeln!(out, "{}  {}  {}  {created}{size}\n  {}", b.table, b.name, b.status, b.arn);
+    }
+}
+
+/// `policy`: the least-privilege IAM policy document of the stage (no AWS call).
+pub fn policy(
+    stage: &Stage,
+    account: Option<String>,
+    bucket: Option<String>,
+    prefix: Option<String>,
+) -> Result<u8, Failure> {
+    if let Some(bad) = account.as_deref().filter(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(Failure::invalid(format!("--account {bad:?} is not an AWS account id (12 digits)")));
+    }
+    let region = stage.region.clone().or_else(|| std::env::var("AWS_REGION").ok()).unwrap_or_else(|| "*".into());
+    let tables = stage.table.iter().chain(stage.tables.values()).cloned().collect();
+    let scope = PolicyScope {
+        region,
+        account: account.unwrap_or_else(|| "*".into()),
+        tables,
+        history_table: stage.history_table.clone(),
+        export_bucket: bucket.map(|b| (b, prefix.unwrap_or_default())),
+    };
+    output::json(&policy_document(&scope));
+    Ok(exit::OK)
+}
