@@ -178,7 +178,8 @@ async fn down_rolls_back_newest_first_and_refuses_without_a_down() {
 #[tokio::test]
 async fn prod_without_a_terminal_or_yes_refuses_and_writes_nothing() {
     let world = World::new().await;
-    let config = format!("[stages.prod]\ntable = \"{}\"\nregion = \"us-east-1\"\n", world.table);
+    // DynamoDB Local has no point-in-time recovery to require.
+    let config = format!("[stages.prod]\ntable = \"{}\"\nregion = \"us-east-1\"\nrequire_pitr = false\n", world.table);
     let world = world.with_config(&config);
     let refused = world.run(&["--stage", "prod", "run"]).await;
     assert_eq!(refused.code, 2, "{refused:?}");

@@ -139,3 +139,37 @@ async fn the_policy_is_an_iam_document_naming_every_table_of_the_stage() {
         assert!(text.contains(&format!("arn:aws:dynamodb:eu-west-1:123456789012:table/{table}\"")), "{table}: {text}");
     }
 }
+
+#[tokio::test]
+async fn restores_go_to_a_new_table_from_the_backup_before_a_migration_or_a_point_in_time() {
+    let (world, folder) = prod("").await;
+    assert_eq!(world.files(&folder.dir, &["--stage", "prod", "pitr", "enable"]).await.code, 0);
+    let before = snapshot(&world.client, &world.table).await;
+    assert_eq!(world.files(&folder.dir, &["--stage", "prod", "--yes", "run"]).await.code, 0);
+    let migrated = snapshot(&world.client, &world.table).await;
+    assert_ne!(migrated, before);
+
+    let restored = dynamigrate_tests::unique_name("restored");
+    let args = ["--stage", "prod", "restore", "--before", "20250101_add_status", "--to-table", &restored];
+    let ran = world.files(&folder.dir, &args).await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("cannot restore in place: to cut over"), "{ran:?}");
+    dynamigrate_tests::assert_same(
+        &snapshot(&world.client, &restored).await,
+        &before,
+        "the items from before the migration",
+    );
+
+    let at = dynamigrate::clock::rfc3339(dynamigrate::clock::now_ms());
+    let to_time = dynamigrate_tests::unique_name("pitr");
+    let ran = world
+        .files(&folder.dir, &["--stage", "prod", "restore", "--to-time", &at, "--to-table", &to_time, "--json"])
+        .await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(json(&ran)["table"], to_time.as_str());
+    assert_eq!(snapshot(&world.client, &to_time).await.map(|items| items.len()), Some(20));
+
+    let again = world.files(&folder.dir, &["--stage", "prod", "restore", "--latest", "--to-table", &restored]).await;
+    assert_eq!(again.code, 2, "a restore never writes over a table: {again:?}");
+    assert!(again.stderr.contains("exists already"), "{again:?}");
+}

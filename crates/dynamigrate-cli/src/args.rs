@@ -122,6 +122,8 @@ pub enum Command {
         #[command(subcommand)]
         action: BackupAction,
     },
+    /// Restore into a new table: from a backup, the backup taken before a migration, or a point in time
+    Restore(RestoreArgs),
     /// Print the least-privilege IAM policy for this stage's commands, tables and history table
     Policy {
         /// The AWS account id in the ARNs [default: *]
@@ -158,6 +160,26 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// Where `restore` restores from (exactly one source) and into which new table.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A backup's ARN
+    #[arg(long, value_name = "ARN")]
+    pub backup: Option<String>,
+    /// The backup taken before this migration ran
+    #[arg(long, value_name = "ID", value_parser = parse_id)]
+    pub before: Option<MigrationId>,
+    /// The table (--table, or the stage's) as it was at TIME (RFC 3339, e.g. 2026-11-21T10:00:00Z), by PITR
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub to_time: Option<u64>,
+    /// The table as late as PITR can restore it
+    #[arg(long)]
+    pub latest: bool,
+    /// The new table to restore into (DynamoDB cannot restore in place)
+    #[arg(long, value_name = "TABLE")]
+    pub to_table: String,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -215,6 +237,11 @@ fn parse_percent(value: &str) -> Result<f64, String> {
         Ok(p) if p > 0.0 && p <= 100.0 => Ok(p),
         _ => Err(format!("{value} is not a percentage above 0 and at most 100, e.g. 1 or 0.01")),
     }
+}
+
+fn parse_time(value: &str) -> Result<u64, String> {
+    dynamigrate::clock::parse_rfc3339(value)
+        .ok_or_else(|| format!("{value} is not an RFC 3339 time in UTC, e.g. 2026-11-21T10:00:00Z"))
 }
 
 fn parse_id(value: &str) -> Result<MigrationId, String> {

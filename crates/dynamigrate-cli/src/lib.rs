@@ -199,6 +199,9 @@ async fn execute(cli: Cli, app: App) -> Result<u8, Failure> {
         }
         _ => BackfillSettings::default(),
     };
+    if let Command::Restore(args) = &cli.command {
+        rails::check_restore(args)?;
+    }
     // The policy is made from the stage alone: no credentials needed.
     if let Command::Policy { account, export_bucket, export_prefix } = cli.command {
         return rails::policy(&stage, account, export_bucket, export_prefix);
@@ -259,6 +262,8 @@ async fn execute(cli: Cli, app: App) -> Result<u8, Failure> {
         }
         Command::Pitr { action } => rails::pitr(&runner, global.table.as_deref(), action, json).await,
         Command::Backup { action } => rails::backup(&runner, global.table.as_deref(), action, global.yes, json).await,
+        // A restore goes on in DynamoDB whatever happens here: Ctrl-C only stops the waiting.
+        Command::Restore(args) => rails::restore(&runner, global.table.as_deref(), args, json).await,
         Command::New { .. } | Command::Policy { .. } => unreachable!("handled before any I/O"),
         Command::Unlock { force } => {
             let outcome = runner.unlock(force).await?;

@@ -2,10 +2,11 @@
 
 use std::io::Write;
 
+use dynamigrate::runner::Restore;
 use dynamigrate::safety::{policy_document, Backup, Pitr, PolicyScope};
 use dynamigrate::Runner;
 
-use crate::args::{BackupAction, PitrAction};
+use crate::args::{BackupAction, PitrAction, RestoreArgs};
 use crate::config::Stage;
 use crate::{confirm, exit, output, Failure};
 
@@ -44,6 +45,7 @@ pub async fn backup(
         BackupAction::Create => print_backups(&[runner.backup_now(table).await?], json),
         BackupAction::List { all } => print_backups(&runner.backups(table, all).await?, json),
         BackupAction::Delete { arn } => {
+            check_backup_arn(&arn)?;
             let backup = runner.backup(&arn).await?;
             if !yes {
                 let why = format!("deleting backup {} of {} cannot be undone", backup.name, backup.table);
@@ -56,6 +58,50 @@ pub async fn backup(
                 println!("deleted backup {} of {} ({})", deleted.name, deleted.table, deleted.arn);
             }
         }
+    }
+    Ok(exit::OK)
+}
+
+/// Checked before any AWS call: one source, a backup ARN's shape, a valid new table name.
+pub fn check_restore(args: &RestoreArgs) -> Result<(), Failure> {
+    let sources = [args.backup.is_some(), args.before.is_some(), args.to_time.is_some(), args.latest];
+    if sources.iter().filter(|s| **s).count() != 1 {
+        return Err(Failure::invalid("name one source: --backup ARN, --before ID, --to-time TIME or --latest"));
+    }
+    if let Some(arn) = &args.backup {
+        check_backup_arn(arn)?;
+    }
+    dynamigrate::aws::check_table_name(&args.to_table).map_err(|e| Failure::invalid(format!("--to-table: {e}")))
+}
+
+/// `arn:aws...:dynamodb:REGION:ACCOUNT:table/NAME/backup/ID`, before anything is asked of AWS.
+pub fn check_backup_arn(arn: &str) -> Result<(), Failure> {
+    let shaped =
+        arn.starts_with("arn:aws") && arn.contains(":dynamodb:") && arn.contains(":table/") && arn.contains("/backup/");
+    if shaped && !arn.chars().any(char::is_whitespace) {
+        Ok(())
+    } else {
+        Err(Failure::invalid(format!("{arn:?} is not a DynamoDB backup ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/backup/ID); `dynamigrate backup list` shows them")))
+    }
+}
+
+/// `restore`: into a new table, waited for; says how to cut over.
+pub async fn restore(runner: &Runner, table: Option<&str>, args: RestoreArgs, json: bool) -> Result<u8, Failure> {
+    let source = match (&args.backup, &args.before) {
+        (Some(arn), _) => Restore::Backup(arn),
+        (_, Some(id)) => Restore::Before(id),
+        _ => Restore::ToTime { table, at_ms: args.to_time },
+    };
+    let restored = runner.restore(source, &args.to_table).await?;
+    if json {
+        output::json(&restored);
+    } else {
+        println!(
+            "restored {} into {} ({} items).\nDynamoDB cannot restore in place: to cut over, point the application and \
+             the stage's `table` at {}, or copy items back into the original with a migration. A restored table \
+             does not carry over auto scaling, TTL, streams, tags or point-in-time recovery: set them again.",
+            restored.from, restored.table, restored.item_count, restored.table
+        );
     }
     Ok(exit::OK)
 }

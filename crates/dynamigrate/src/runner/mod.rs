@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use options::{DownOptions, RunOptions, RunnerConfig, DEFAULT_BACKUP_TIMEOUT};
 pub use report::{MigrationReport, PlannedMigration, RunReport, StatusReport};
-pub use safety::PitrLine;
+pub use safety::{PitrLine, Restore};
 
 use crate::attempt::{Attempt, AttemptState, Direction, RunIdentity};
 use crate::aws::{table_exists, RetryStats};

@@ -10,7 +10,7 @@ use crate::attempt::Direction;
 use crate::clock::now_ms;
 use crate::id::MigrationId;
 use crate::migration::{Migration, Outcome};
-use crate::safety::{self, Backup, Patience, Pitr, PolicyScope};
+use crate::safety::{self, Backup, Patience, Pitr, PolicyScope, RestoreSource, Restored};
 use crate::Error;
 
 impl Runner {
@@ -61,6 +61,35 @@ impl Runner {
 
     pub async fn delete_backup(&self, arn: &str) -> Result<Backup, Error> {
         safety::delete_backup(&self.client, arn).await
+    }
+
+    /// Restores into the new table `target` from `source` (a backup, a point in time of a table of
+    /// the stage, or the backup taken before migration `before`), waiting until it is ACTIVE.
+    pub async fn restore(&self, source: Restore<'_>, target: &str) -> Result<Restored, Error> {
+        if crate::aws::table_exists(&self.client, target).await? {
+            return Err(Error::Invalid(format!(
+                "table {target} exists already; a restore makes a new table: name one that does not exist"
+            )));
+        }
+        let source = match source {
+            Restore::Backup(arn) => RestoreSource::Backup { arn: arn.into() },
+            Restore::Before(id) => RestoreSource::Backup { arn: self.backup_before(id).await? },
+            Restore::ToTime { table, at_ms } => {
+                RestoreSource::PointInTime { table: self.physical_table(table)?, at_ms }
+            }
+        };
+        safety::restore(&self.client, &source, target, &self.patience(self.shutdown.clone())).await
+    }
+
+    /// The backup the runner took before migration `id` ran last.
+    async fn backup_before(&self, id: &MigrationId) -> Result<String, Error> {
+        let attempts = self.ledger().attempts(id).await?;
+        attempts.into_iter().rev().find_map(|a| a.backup_arn).ok_or_else(|| {
+            Error::Invalid(format!(
+                "no backup was taken before migration {id} (the stage's backup_before did not ask for one, \
+                 or it never ran); restore from a backup by ARN or to a point in time instead"
+            ))
+        })
     }
 
     /// The least-privilege IAM policy of this stage.
@@ -140,6 +169,19 @@ impl Runner {
         tracing::info!("{id}: backup {} is available", backup.arn);
         Ok(Some(backup))
     }
+}
+
+/// What `restore` restores from.
+#[derive(Debug, Clone, Copy)]
+pub enum Restore<'a> {
+    Backup(&'a str),
+    /// The backup taken before this migration ran.
+    Before(&'a MigrationId),
+    /// A table of the stage (`None`: the main one) at a time (epoch ms; `None`: the latest).
+    ToTime {
+        table: Option<&'a str>,
+        at_ms: Option<u64>,
+    },
 }
 
 /// One table's point-in-time recovery in `status`: read, or why it could not be.

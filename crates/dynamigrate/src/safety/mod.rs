@@ -8,6 +8,7 @@
 mod backup;
 mod pitr;
 mod policy;
+mod restore;
 mod wait;
 
 use std::str::FromStr;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use backup::{backup_name, create_backup, delete_backup, describe_backup, list_backups, wait_for_backup, Backup};
 pub use pitr::{enable_pitr, pitr, Pitr};
 pub use policy::{policy_document, PolicyScope};
+pub use restore::{restore, RestoreSource, Restored};
 pub use wait::Patience;
 
 /// When a stage takes an on-demand backup before a migration.
