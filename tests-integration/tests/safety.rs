@@ -173,3 +173,33 @@ async fn restores_go_to_a_new_table_from_the_backup_before_a_migration_or_a_poin
     assert_eq!(again.code, 2, "a restore never writes over a table: {again:?}");
     assert!(again.stderr.contains("exists already"), "{again:?}");
 }
+
+#[tokio::test]
+async fn an_export_writes_objects_under_its_prefix_and_says_where() {
+    let (world, folder) = prod("").await;
+    assert_eq!(world.files(&folder.dir, &["--stage", "prod", "pitr", "enable"]).await.code, 0);
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&world.endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_sdk_dynamodb::config::Credentials::new("dynamigratelocal", "dynamigratelocal", None, None, "tests"),
+        ))
+        .build();
+    let s3 = dynamigrate::aws::s3_client(&sdk);
+    let bucket = format!("exports-{}", fastrand::u32(..));
+    s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+
+    let ran = world
+        .files(&folder.dir, &["--stage", "prod", "export", "--bucket", &bucket, "--prefix", "exports/items/", "--json"])
+        .await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let exported = json(&ran);
+    assert_eq!(exported["location"], format!("s3://{bucket}/exports/items"));
+    let listed = s3.list_objects_v2().bucket(&bucket).prefix("exports/items").send().await.unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert!(!keys.is_empty(), "the export wrote objects under the prefix");
+    assert_eq!(exported["objects"].as_array().map(Vec::len), Some(keys.len()), "{exported}");
+    let text = world.files(&folder.dir, &["--stage", "prod", "export", "--bucket", &bucket]).await;
+    assert!(text.stdout.contains(&format!("s3://{bucket}/dynamigrate/{}/", world.table)), "{text:?}");
+}

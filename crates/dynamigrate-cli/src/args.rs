@@ -124,6 +124,8 @@ pub enum Command {
     },
     /// Restore into a new table: from a backup, the backup taken before a migration, or a point in time
     Restore(RestoreArgs),
+    /// Export the table (--table for another) to S3 by point-in-time recovery; wait; print where it went
+    Export(ExportArgs),
     /// Print the least-privilege IAM policy for this stage's commands, tables and history table
     Policy {
         /// The AWS account id in the ARNs [default: *]
@@ -180,6 +182,29 @@ pub struct RestoreArgs {
     /// The new table to restore into (DynamoDB cannot restore in place)
     #[arg(long, value_name = "TABLE")]
     pub to_table: String,
+}
+
+/// Where `export` writes, and what.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The S3 bucket
+    #[arg(long, value_name = "BUCKET")]
+    pub bucket: String,
+    /// The key prefix [default: dynamigrate/TABLE/YYYYMMDDTHHMMSSZ]
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// The table as it was at TIME (RFC 3339, UTC) [default: now]
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub time: Option<u64>,
+    /// The format of the exported items
+    #[arg(long, value_enum, default_value_t = ExportFormat::DynamodbJson)]
+    pub format: ExportFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    DynamodbJson,
+    Ion,
 }
 
 #[derive(Debug, Clone, Subcommand)]

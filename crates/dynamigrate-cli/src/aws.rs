@@ -7,17 +7,19 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::config::ProvideCredentials;
-use dynamigrate::aws::{migration_client, RetryOptions, RetryStats};
+use dynamigrate::aws::{migration_client, s3_client, RetryOptions, RetryStats};
 
 use crate::config::Stage;
 
 /// Region used against a custom endpoint (DynamoDB Local) when none is configured.
 const LOCAL_DEFAULT_REGION: &str = "us-east-1";
 
-/// Loads the AWS configuration for the stage and builds dynamigrate's DynamoDB client from it.
-pub async fn client(stage: &Stage) -> Result<(aws_sdk_dynamodb::Client, Arc<RetryStats>), String> {
+/// Loads the AWS configuration for the stage and builds dynamigrate's DynamoDB client from it, and
+/// the S3 client exports read with.
+pub async fn client(stage: &Stage) -> Result<(aws_sdk_dynamodb::Client, Arc<RetryStats>, aws_sdk_s3::Client), String> {
     let sdk = load(stage).await?;
-    Ok(migration_client(&sdk, &RetryOptions::default()))
+    let (client, stats) = migration_client(&sdk, &RetryOptions::default());
+    Ok((client, stats, s3_client(&sdk)))
 }
 
 async fn load(stage: &Stage) -> Result<SdkConfig, String> {

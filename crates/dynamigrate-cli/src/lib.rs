@@ -202,11 +202,14 @@ async fn execute(cli: Cli, app: App) -> Result<u8, Failure> {
     if let Command::Restore(args) = &cli.command {
         rails::check_restore(args)?;
     }
+    if let Command::Export(args) = &cli.command {
+        rails::check_export(args)?;
+    }
     // The policy is made from the stage alone: no credentials needed.
     if let Command::Policy { account, export_bucket, export_prefix } = cli.command {
         return rails::policy(&stage, account, export_bucket, export_prefix);
     }
-    let (client, retry_stats) = aws::client(&stage).await.map_err(Failure::invalid)?;
+    let (client, retry_stats, s3) = aws::client(&stage).await.map_err(Failure::invalid)?;
     let runner_config = RunnerConfig {
         stage: stage.name.clone(),
         table: stage.table.clone(),
@@ -222,6 +225,7 @@ async fn execute(cli: Cli, app: App) -> Result<u8, Failure> {
         if global.json || global.log_format == LogFormat::Json { ProgressMode::Log } else { ProgressMode::detect() };
     let runner = Runner::new(client, runner_config, migrations)
         .with_retry_stats(retry_stats)
+        .with_s3(s3)
         .with_observer(Arc::new(Renderer::new(progress, cli.command.resumed_by())));
     let json = global.json;
 
@@ -262,8 +266,9 @@ async fn execute(cli: Cli, app: App) -> Result<u8, Failure> {
         }
         Command::Pitr { action } => rails::pitr(&runner, global.table.as_deref(), action, json).await,
         Command::Backup { action } => rails::backup(&runner, global.table.as_deref(), action, global.yes, json).await,
-        // A restore goes on in DynamoDB whatever happens here: Ctrl-C only stops the waiting.
+        // A restore or an export goes on in DynamoDB whatever happens here: Ctrl-C only stops the waiting.
         Command::Restore(args) => rails::restore(&runner, global.table.as_deref(), args, json).await,
+        Command::Export(args) => rails::export(&runner, global.table.as_deref(), args, json).await,
         Command::New { .. } | Command::Policy { .. } => unreachable!("handled before any I/O"),
         Command::Unlock { force } => {
             let outcome = runner.unlock(force).await?;

@@ -3,10 +3,10 @@
 use std::io::Write;
 
 use dynamigrate::runner::Restore;
-use dynamigrate::safety::{policy_document, Backup, Pitr, PolicyScope};
+use dynamigrate::safety::{policy_document, Backup, ExportRequest, Pitr, PolicyScope};
 use dynamigrate::Runner;
 
-use crate::args::{BackupAction, PitrAction, RestoreArgs};
+use crate::args::{BackupAction, ExportArgs, ExportFormat, PitrAction, RestoreArgs};
 use crate::config::Stage;
 use crate::{confirm, exit, output, Failure};
 
@@ -102,6 +102,63 @@ pub async fn restore(runner: &Runner, table: Option<&str>, args: RestoreArgs, js
              does not carry over auto scaling, TTL, streams, tags or point-in-time recovery: set them again.",
             restored.from, restored.table, restored.item_count, restored.table
         );
+    }
+    Ok(exit::OK)
+}
+
+/// Checked before any AWS call: a bucket name S3 accepts, a prefix without a leading or doubled `/`.
+pub fn check_export(args: &ExportArgs) -> Result<(), Failure> {
+    let bucket = &args.bucket;
+    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-';
+    if !(3..=63).contains(&bucket.len()) || !bucket.bytes().all(allowed) || bucket.starts_with(['.', '-']) {
+        return Err(Failure::invalid(format!(
+            "--bucket {bucket:?} is not an S3 bucket name (3 to 63 of a-z, 0-9, '.' and '-')"
+        )));
+    }
+    if let Some(prefix) = &args.prefix {
+        if prefix.is_empty() || prefix.starts_with('/') || prefix.contains("//") || prefix.chars().any(char::is_control)
+        {
+            return Err(Failure::invalid(format!("--prefix {prefix:?}: give a key prefix such as exports/items")));
+        }
+    }
+    Ok(())
+}
+
+/// `export`: to S3, waited for; prints the location, the manifest and the item count.
+pub async fn export(runner: &Runner, table: Option<&str>, args: ExportArgs, json: bool) -> Result<u8, Failure> {
+    let physical = runner.physical_table(table)?;
+    let stamp: String = dynamigrate::clock::rfc3339(dynamigrate::clock::now_ms())
+        .chars()
+        .take(19)
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .collect();
+    // No trailing slash: S3 keys would hold `//`, and moto writes `prefix//...`.
+    let prefix = args.prefix.map(|p| p.trim_end_matches('/').to_string());
+    let request = ExportRequest {
+        table: table.unwrap_or_default().to_string(),
+        bucket: args.bucket,
+        prefix: prefix.unwrap_or_else(|| format!("dynamigrate/{physical}/{stamp}Z")),
+        at_ms: args.time,
+        format: match args.format {
+            ExportFormat::DynamodbJson => dynamigrate::aws_sdk_dynamodb::types::ExportFormat::DynamodbJson,
+            ExportFormat::Ion => dynamigrate::aws_sdk_dynamodb::types::ExportFormat::Ion,
+        },
+    };
+    let exported = runner.export(request).await?;
+    if json {
+        output::json(&exported);
+    } else {
+        let items = exported.item_count.map_or("unknown".to_string(), |n| n.to_string());
+        let manifest = exported.manifest.as_deref().unwrap_or("none written");
+        println!(
+            "exported {} to {}\n  manifest: {manifest}\n  items: {items}\n  objects: {}",
+            exported.table,
+            exported.location,
+            exported.objects.len()
+        );
+        for key in &exported.objects {
+            println!("    {key}");
+        }
     }
     Ok(exit::OK)
 }

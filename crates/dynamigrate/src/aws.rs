@@ -143,6 +143,13 @@ pub fn migration_client(sdk: &SdkConfig, options: &RetryOptions) -> (Client, Arc
     (Client::from_conf(config), stats)
 }
 
+/// An S3 client from the same configuration, for reading what an export wrote. With a custom
+/// endpoint (a local S3 such as moto's) it addresses buckets by path: `bucket.127.0.0.1` resolves nowhere.
+pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
 /// Remembers why an attempt failed, so the next attempt of the same request knows it is a retry.
 #[derive(Debug, Clone, Copy)]
 struct FailedAttempt(RetryReason);

@@ -59,6 +59,8 @@ pub struct Runner {
     shutdown: CancellationToken,
     retry_stats: Arc<RetryStats>,
     observer: Arc<dyn Observer>,
+    /// For exports: reads what they wrote to S3.
+    s3: Option<aws_sdk_s3::Client>,
 }
 
 impl Runner {
@@ -71,7 +73,14 @@ impl Runner {
             shutdown: CancellationToken::new(),
             retry_stats: Arc::default(),
             observer: Arc::new(Silent),
+            s3: None,
         }
+    }
+
+    /// The S3 client exports read their objects with (see [`crate::aws::s3_client`]).
+    pub fn with_s3(mut self, s3: aws_sdk_s3::Client) -> Self {
+        self.s3 = Some(s3);
+        self
     }
 
     /// The retry counters of the client (from [`crate::aws::migration_client`]), so that run

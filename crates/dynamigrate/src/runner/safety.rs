@@ -10,7 +10,7 @@ use crate::attempt::Direction;
 use crate::clock::now_ms;
 use crate::id::MigrationId;
 use crate::migration::{Migration, Outcome};
-use crate::safety::{self, Backup, Patience, Pitr, PolicyScope, RestoreSource, Restored};
+use crate::safety::{self, Backup, ExportRequest, Exported, Patience, Pitr, PolicyScope, RestoreSource, Restored};
 use crate::Error;
 
 impl Runner {
@@ -90,6 +90,16 @@ impl Runner {
                  or it never ran); restore from a backup by ARN or to a point in time instead"
             ))
         })
+    }
+
+    /// Exports a table of the stage to S3 (`request.table` is a logical name, or empty for the main
+    /// one), waits until COMPLETED and lists what it wrote. Needs [`Runner::with_s3`].
+    pub async fn export(&self, mut request: ExportRequest) -> Result<Exported, Error> {
+        let s3 =
+            self.s3.as_ref().ok_or_else(|| Error::Internal("export needs an S3 client (Runner::with_s3)".into()))?;
+        let logical = Some(request.table.as_str()).filter(|t| !t.is_empty());
+        request.table = self.physical_table(logical)?;
+        safety::export(&self.client, s3, &request, &self.patience(self.shutdown.clone())).await
     }
 
     /// The least-privilege IAM policy of this stage.

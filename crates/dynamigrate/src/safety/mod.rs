@@ -6,6 +6,7 @@
 //! `export`, each a thin call of the DynamoDB API plus the one patient wait (`wait`) they share.
 
 mod backup;
+mod export;
 mod pitr;
 mod policy;
 mod restore;
@@ -16,6 +17,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use backup::{backup_name, create_backup, delete_backup, describe_backup, list_backups, wait_for_backup, Backup};
+pub use export::{export, ExportRequest, Exported};
 pub use pitr::{enable_pitr, pitr, Pitr};
 pub use policy::{policy_document, PolicyScope};
 pub use restore::{restore, RestoreSource, Restored};
