@@ -55,6 +55,16 @@ async fn safety_rail_flags_and_stage_keys_outside_their_shape_are_refused() {
             2,
             "invalid migration id",
         ),
+        Case::new("export to no bucket name", &["export", "--bucket", "My_Bucket"], 2, "not an S3 bucket name"),
+        Case::new("export without a bucket", &["export"], 2, "--bucket"),
+        Case::new(
+            "export under a rooted prefix",
+            &["export", "--bucket", "b-1", "--prefix", "/x"],
+            2,
+            "give a key prefix",
+        ),
+        Case::new("export to no time", &["export", "--bucket", "b-1", "--time", "now"], 2, "not an RFC 3339 time"),
+        Case::new("export in an unknown format", &["export", "--bucket", "b-1", "--format", "csv"], 2, "--format"),
         Case::new("unknown backup policy", &["status"], 2, "\"never\", \"major\" or \"always\"")
             .config("[stages.dev]\nbackup_before = \"sometimes\"\n"),
         Case::new("backup timeout of zero", &["status"], 2, "backup_timeout_seconds = 0 is out of range")
