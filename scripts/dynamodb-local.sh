@@ -65,15 +65,21 @@ ddb_start() {
         -inMemory -sharedDb -disableTelemetry -port "$port" >"$log" 2>&1 &
     DDB_PID=$!
     DDB_ENDPOINT="http://127.0.0.1:$port"
+    wait_listening "DynamoDB Local" "$DDB_PID" "$port" "$log"
+}
+
+# Waits up to 30 s for server NAME (process PID, log LOG) to listen on loopback PORT.
+wait_listening() {
+    local name="$1" pid="$2" port="$3" log="$4"
     for _ in $(seq 300); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        if ! kill -0 "$DDB_PID" 2>/dev/null; then
-            echo "error: DynamoDB Local exited at start; its log ($log):" >&2; cat "$log" >&2; return 1
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "error: $name exited at start; its log ($log):" >&2; cat "$log" >&2; return 1
         fi
         sleep 0.1
     done
-    echo "error: DynamoDB Local did not listen on port $port within 30 s; log: $log" >&2
-    kill "$DDB_PID" 2>/dev/null || true
+    echo "error: $name did not listen on port $port within 30 s; log: $log" >&2
+    kill "$pid" 2>/dev/null || true
     return 1
 }
 

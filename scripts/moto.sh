@@ -11,6 +11,8 @@
 set -euo pipefail
 
 MOTO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/dynamodb-local.sh
+source "$MOTO_ROOT/scripts/dynamodb-local.sh"   # ddb_free_port, wait_listening
 MOTO_TOOLS="$MOTO_ROOT/tools/moto"
 MOTO_VENV="$MOTO_TOOLS/.venv"
 
@@ -31,29 +33,16 @@ moto_install() {
     [ -x "$MOTO_VENV/bin/moto_server" ] || { echo "error: moto installed but moto_server was not found" >&2; return 1; }
 }
 
-moto_free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # Starts moto in the background on loopback; sets MOTO_PID and MOTO_ENDPOINT.
 moto_start() {
     local port="${1:-}" log
     [ -x "$MOTO_VENV/bin/moto_server" ] || { echo "error: moto is not installed; run scripts/moto.sh install" >&2; return 1; }
-    [ -n "$port" ] || port=$(moto_free_port)
+    [ -n "$port" ] || port=$(ddb_free_port)
     log="${TMPDIR:-/tmp}/moto-$port.log"
     "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
     MOTO_PID=$!
     MOTO_ENDPOINT="http://127.0.0.1:$port"
-    for _ in $(seq 300); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        if ! kill -0 "$MOTO_PID" 2>/dev/null; then
-            echo "error: moto exited at start; its log ($log):" >&2; cat "$log" >&2; return 1
-        fi
-        sleep 0.1
-    done
-    echo "error: moto did not listen on port $port within 30 s; log: $log" >&2
-    kill "$MOTO_PID" 2>/dev/null || true
-    return 1
+    wait_listening moto "$MOTO_PID" "$port" "$log"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
