@@ -120,7 +120,7 @@ impl Runner {
     }
 
     fn patience(&self, cancel: tokio_util::sync::CancellationToken) -> Patience {
-        Patience { timeout: self.config.backup_timeout, cancel, observer: self.observer.clone() }
+        Patience { timeout: self.config.backup_timeout, cancel }
     }
 
     /// Refuses (nothing written) when the stage requires point-in-time recovery and a table the
@@ -164,18 +164,15 @@ impl Runner {
         let name = safety::backup_name(&table, Some(id), now_ms());
         tracing::info!("{id}: backing up {table} as {name} first");
         let started = safety::create_backup(&self.client, &table, &name).await?;
-        let patience = Patience {
-            timeout: self.config.backup_timeout,
-            cancel: run.token.clone(),
-            observer: self.observer.clone(),
-        };
-        let backup = safety::wait_for_backup(&self.client, &started, &patience).await.map_err(|error| {
-            let message = match error {
-                Error::Backup { message, .. } => message,
-                other => format!("{other} (backup {} may still finish in DynamoDB)", started.arn),
-            };
-            Error::Backup { table: table.clone(), message }
-        })?;
+        let backup = safety::wait_for_backup(&self.client, &started, &self.patience(run.token.clone())).await.map_err(
+            |error| {
+                let message = match error {
+                    Error::Backup { message, .. } => message,
+                    other => format!("{other} (backup {} may still finish in DynamoDB)", started.arn),
+                };
+                Error::Backup { table: table.clone(), message }
+            },
+        )?;
         tracing::info!("{id}: backup {} is available", backup.arn);
         Ok(Some(backup))
     }

@@ -1,22 +1,22 @@
 //! The one patient wait of the safety rails: poll until something is ready, with a timeout, stopping
-//! at once on cancellation (Ctrl-C), telling the observer how long it has waited.
+//! at once on cancellation (Ctrl-C), saying in the log every 15 s how long it has waited. (A backup or
+//! restore reports no fraction done, so there is no bar to draw, only the time against the timeout.)
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{Observer, Progress};
 use crate::Error;
 
-/// How long to wait for a backup, restore or export, and who hears about it.
+/// How long to wait for a backup, restore or export, and what stops the wait.
 #[derive(Clone)]
 pub struct Patience {
     pub timeout: Duration,
     pub cancel: CancellationToken,
-    pub observer: Arc<dyn Observer>,
 }
+
+const SAY_EVERY: Duration = Duration::from_secs(15);
 
 /// Polls `check` (which answers `Some(done)` once finished) until it is, backing off from 1 s to
 /// 5 s between polls; `what` names the wait in progress lines and errors.
@@ -26,13 +26,17 @@ where
     Fut: Future<Output = Result<Option<T>, Error>>,
 {
     let started = Instant::now();
-    // Counts the seconds waited: the progress line shows them, and the time so far.
-    let progress = Progress::new(format!("waiting for {what}"), None, patience.observer.clone());
+    let mut said = started;
     let mut pause = Duration::from_secs(1);
     loop {
         if let Some(done) = check().await? {
-            progress.finish();
+            tracing::info!("{what}: ready after {:.0}s", started.elapsed().as_secs_f64());
             return Ok(done);
+        }
+        if said.elapsed() >= SAY_EVERY {
+            said = Instant::now();
+            let (waited, limit) = (started.elapsed().as_secs(), patience.timeout.as_secs());
+            tracing::info!("still waiting for {what}: {waited}s so far, at most {limit}s");
         }
         if started.elapsed() >= patience.timeout {
             return Err(Error::Timeout { what: what.to_string(), after: patience.timeout });
@@ -42,7 +46,6 @@ where
             () = patience.cancel.cancelled() => return Err(Error::Interrupted { while_: format!("waiting for {what}") }),
             () = tokio::time::sleep(pause.min(left)) => {}
         }
-        progress.inc(pause.as_secs());
         pause = (pause + Duration::from_secs(1)).min(Duration::from_secs(5));
     }
 }
