@@ -31,7 +31,7 @@ use crate::migration::{Migration, MigrationSet};
 use crate::plan::{PlanError, Status};
 use crate::Error;
 use execute::execute;
-use record::{ended_before, next_attempt};
+use record::{ended_before, next_attempt, settle};
 
 /// Whether another runner holds the lock now: its work may change the plan, so nothing to do yet is
 /// not nothing to do (the run waits for the lock, or reports who holds it).
@@ -283,25 +283,8 @@ impl Runner {
         let verification =
             self.verify_first(migration, (id, run.direction), run.settings, true, run.token.clone()).await?;
         let started_ms = now_ms();
-        let mut attempt = Attempt {
-            migration_id: id.clone(),
-            attempt: number,
-            direction: run.direction,
-            state: AttemptState::Running,
-            description: migration.description().to_string(),
-            stage: self.config.stage.clone(),
-            started_at: rfc3339(started_ms),
-            finished_at: None,
-            duration_ms: None,
-            items_processed: 0,
-            items_modified: 0,
-            error: None,
-            checksum: migration.checksum(),
-            allowed_modified: run.modified.clone(),
-            verification: verification.clone(),
-            backup_arn: None,
-            ran_by: self.identity.clone(),
-        };
+        let mut attempt = self.new_attempt(run, migration.as_ref(), (id, number), started_ms);
+        attempt.verification = verification.clone();
         if let Some(verification) = verification.filter(|v| !v.passed) {
             let report = versions::refused(migration.as_ref(), id, verification);
             return ended_before(run, attempt, report).await;
@@ -330,19 +313,38 @@ impl Runner {
             report.error = Some("stopped before it finished (interrupted or lease lost)".into());
         }
 
-        let finished_ms = now_ms();
-        attempt.state = match (report.outcome.success, run.direction) {
-            (true, Direction::Up) => AttemptState::Succeeded,
-            (true, Direction::Down) => AttemptState::RolledBack,
-            (false, _) => AttemptState::Failed,
-        };
-        attempt.finished_at = Some(rfc3339(finished_ms));
-        attempt.duration_ms = Some(finished_ms.saturating_sub(started_ms));
-        attempt.items_processed = report.outcome.items_processed;
-        attempt.items_modified = report.outcome.items_modified;
-        attempt.error = report.error.clone();
+        settle(&mut attempt, &report, started_ms);
         run.ledger.write_attempt(&attempt, &run.fence).await?;
         Ok(report)
+    }
+
+    /// A migration's attempt as it starts: running, numbered, with the run's facts.
+    fn new_attempt(
+        &self,
+        run: &LockedRun<'_>,
+        migration: &dyn Migration,
+        (id, number): (&MigrationId, u32),
+        started_ms: u64,
+    ) -> Attempt {
+        Attempt {
+            migration_id: id.clone(),
+            attempt: number,
+            direction: run.direction,
+            state: AttemptState::Running,
+            description: migration.description().to_string(),
+            stage: self.config.stage.clone(),
+            started_at: rfc3339(started_ms),
+            finished_at: None,
+            duration_ms: None,
+            items_processed: 0,
+            items_modified: 0,
+            error: None,
+            checksum: migration.checksum(),
+            allowed_modified: run.modified.clone(),
+            verification: None,
+            backup_arn: None,
+            ran_by: self.identity.clone(),
+        }
     }
 
     /// What one migration's backfills get from this run.

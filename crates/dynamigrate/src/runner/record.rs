@@ -2,7 +2,7 @@
 
 use super::report::MigrationReport;
 use super::LockedRun;
-use crate::attempt::{Attempt, AttemptState};
+use crate::attempt::{Attempt, AttemptState, Direction};
 use crate::clock::{now_ms, rfc3339};
 use crate::id::MigrationId;
 use crate::ledger::MAX_ATTEMPT;
@@ -32,4 +32,19 @@ pub(super) async fn ended_before(
     attempt.error = report.error.clone();
     run.ledger.write_attempt(&attempt, &run.fence).await?;
     Ok(report)
+}
+
+/// The attempt as its migration ended: the state for the direction, the time taken, the counts.
+pub(super) fn settle(attempt: &mut Attempt, report: &MigrationReport, started_ms: u64) {
+    let finished_ms = now_ms();
+    attempt.state = match (report.outcome.success, attempt.direction) {
+        (true, Direction::Up) => AttemptState::Succeeded,
+        (true, Direction::Down) => AttemptState::RolledBack,
+        (false, _) => AttemptState::Failed,
+    };
+    attempt.finished_at = Some(rfc3339(finished_ms));
+    attempt.duration_ms = Some(finished_ms.saturating_sub(started_ms));
+    attempt.items_processed = report.outcome.items_processed;
+    attempt.items_modified = report.outcome.items_modified;
+    attempt.error = report.error.clone();
 }
