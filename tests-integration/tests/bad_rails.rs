@@ -13,6 +13,12 @@ async fn safety_rail_flags_and_stage_keys_outside_their_shape_are_refused() {
     put_items(&world.client, &world.table, seed_items(5)).await;
     let cases = vec![
         Case::new("policy for a short account", &["policy", "--account", "1234"], 2, "not an AWS account id"),
+        Case::new(
+            "policy for no bucket name",
+            &["policy", "--export-bucket", "Bad Bucket"],
+            2,
+            "not an S3 bucket name",
+        ),
         Case::new("export prefix without a bucket", &["policy", "--export-prefix", "p/"], 2, "--export-bucket"),
         Case::new("backup without an action", &["backup"], 2, "Usage"),
         Case::new("backup delete without an ARN", &["backup", "delete"], 2, "<ARN>"),

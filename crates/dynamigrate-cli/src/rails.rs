@@ -108,18 +108,23 @@ pub async fn restore(runner: &Runner, table: Option<&str>, args: RestoreArgs, js
 
 /// Checked before any AWS call: a bucket name S3 accepts, a prefix without a leading or doubled `/`.
 pub fn check_export(args: &ExportArgs) -> Result<(), Failure> {
-    let bucket = &args.bucket;
-    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-';
-    if !(3..=63).contains(&bucket.len()) || !bucket.bytes().all(allowed) || bucket.starts_with(['.', '-']) {
-        return Err(Failure::invalid(format!(
-            "--bucket {bucket:?} is not an S3 bucket name (3 to 63 of a-z, 0-9, '.' and '-')"
-        )));
-    }
+    check_bucket("--bucket", &args.bucket)?;
     if let Some(prefix) = &args.prefix {
         if prefix.is_empty() || prefix.starts_with('/') || prefix.contains("//") || prefix.chars().any(char::is_control)
         {
             return Err(Failure::invalid(format!("--prefix {prefix:?}: give a key prefix such as exports/items")));
         }
+    }
+    Ok(())
+}
+
+/// An S3 bucket name: 3 to 63 of `a-z 0-9 . -`, starting with a letter or digit.
+fn check_bucket(flag: &str, bucket: &str) -> Result<(), Failure> {
+    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-';
+    if !(3..=63).contains(&bucket.len()) || !bucket.bytes().all(allowed) || bucket.starts_with(['.', '-']) {
+        return Err(Failure::invalid(format!(
+            "{flag} {bucket:?} is not an S3 bucket name (3 to 63 of a-z, 0-9, '.' and '-')"
+        )));
     }
     Ok(())
 }
@@ -187,6 +192,9 @@ pub fn policy(
 ) -> Result<u8, Failure> {
     if let Some(bad) = account.as_deref().filter(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit())) {
         return Err(Failure::invalid(format!("--account {bad:?} is not an AWS account id (12 digits)")));
+    }
+    if let Some(bucket) = &bucket {
+        check_bucket("--export-bucket", bucket)?;
     }
     let region = stage.region.clone().or_else(|| std::env::var("AWS_REGION").ok()).unwrap_or_else(|| "*".into());
     let tables = stage.table.iter().chain(stage.tables.values()).cloned().collect();

@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use dynamigrate_tests::fixtures::{expected_metadata, item_number};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::raw::set_metadata;
 use super::Options;
 
 const SEGMENTS: u32 = 8;
@@ -47,17 +47,8 @@ pub async fn update(table: &str, _options: &Options) -> u64 {
                     let (client, table, written) = (client.clone(), table.clone(), written.clone());
                     writes.spawn(async move {
                         let _permit = permit;
-                        client
-                            .update_item()
-                            .table_name(&table)
-                            .key("pk", item["pk"].clone())
-                            .key("sk", item["sk"].clone())
-                            .update_expression("SET #m = :m, #v = :v")
+                        set_metadata(&client, &table, &item)
                             .condition_expression("attribute_not_exists(#v)")
-                            .expression_attribute_names("#m", "metadata")
-                            .expression_attribute_names("#v", "version")
-                            .expression_attribute_values(":m", expected_metadata(item_number(&item)))
-                            .expression_attribute_values(":v", AttributeValue::N("2".into()))
                             .send()
                             .await
                             .expect("update");

@@ -82,22 +82,13 @@ pub async fn raw_loop(table: &str, options: &Options, batch: bool) -> u64 {
                         let (client, table, written) = (client.clone(), table.clone(), written.clone());
                         writes.spawn(async move {
                             let _permit = permit;
-                            client
-                                .update_item()
-                                .table_name(&table)
-                                .key("pk", item["pk"].clone())
-                                .key("sk", item["sk"].clone())
-                                .update_expression("SET #m = :m, #v = :v")
+                            set_metadata(&client, &table, &item)
                                 .condition_expression(
                                     "attribute_exists(pk) AND attribute_exists(sk) AND #n = :n AND #d = :d \
                                      AND attribute_not_exists(#m) AND attribute_not_exists(#v)",
                                 )
-                                .expression_attribute_names("#m", "metadata")
-                                .expression_attribute_names("#v", "version")
                                 .expression_attribute_names("#n", "name")
                                 .expression_attribute_names("#d", "description")
-                                .expression_attribute_values(":m", expected_metadata(item_number(&item)))
-                                .expression_attribute_values(":v", AttributeValue::N("2".into()))
                                 .expression_attribute_values(":n", item["name"].clone())
                                 .expression_attribute_values(":d", item["description"].clone())
                                 .send()
@@ -117,4 +108,23 @@ pub async fn raw_loop(table: &str, options: &Options, batch: bool) -> u64 {
     }
     while segments.join_next().await.is_some() {}
     written.load(Relaxed)
+}
+
+/// The seed scenario's update of one item, `metadata` and `version: 2`, before its condition: both
+/// loops send it, each with the condition it chose.
+pub fn set_metadata(
+    client: &Client,
+    table: &str,
+    item: &dynamigrate::Item,
+) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    client
+        .update_item()
+        .table_name(table)
+        .key("pk", item["pk"].clone())
+        .key("sk", item["sk"].clone())
+        .update_expression("SET #m = :m, #v = :v")
+        .expression_attribute_names("#m", "metadata")
+        .expression_attribute_names("#v", "version")
+        .expression_attribute_values(":m", expected_metadata(item_number(item)))
+        .expression_attribute_values(":v", AttributeValue::N("2".into()))
 }
