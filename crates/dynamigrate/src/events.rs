@@ -61,6 +61,8 @@ pub struct BackfillProgress {
     pub dry_run: bool,
     /// The rate limit in force, e.g. "limit 95 WCU/s, backing off".
     pub limit: Option<String>,
+    /// Write requests allowed in flight now (the window); None in a dry run.
+    pub in_flight: Option<usize>,
     /// How far the backfill has come toward its goal, e.g. "71.3% of items at v2".
     pub completion: Option<String>,
 }
@@ -108,8 +110,11 @@ impl fmt::Display for ProgressSnapshot {
             }
         }
         write!(f, " | {:.0} items/s", self.per_second)?;
-        if let Some(limit) = self.backfill.as_ref().and_then(|b| b.limit.as_ref()) {
-            write!(f, " ({limit})")?;
+        let window = self.backfill.as_ref().and_then(|b| b.in_flight).map(|n| format!("window {n}"));
+        let limit = self.backfill.as_ref().and_then(|b| b.limit.clone());
+        let details: Vec<String> = window.into_iter().chain(limit).collect();
+        if !details.is_empty() {
+            write!(f, " ({})", details.join(", "))?;
         }
         Ok(())
     }
@@ -211,6 +216,7 @@ mod tests {
                 conflicts: 0,
                 dry_run: false,
                 limit: None,
+                in_flight: Some(48),
                 completion: None,
             }),
         }

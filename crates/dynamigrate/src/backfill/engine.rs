@@ -7,8 +7,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::Semaphore;
-
 use super::failures::FailureLog;
 use super::meter::Meter;
 use super::pipeline::Pipeline;
@@ -18,13 +16,15 @@ use super::scan::ScanRequest;
 use super::segments::SegmentPlan;
 use super::settings::{
     WriteMode, DEFAULT_MAX_CONFLICT_RETRIES, DEFAULT_MAX_FAILURES, DEFAULT_PAGE_SIZE, DEFAULT_SAMPLE_DIFFS,
+    SEGMENTS_AT_ONCE,
 };
 use super::sink::PageSink;
 use super::spec::BackfillSpec;
 use super::summary::BackfillSummary;
 use super::table::{describe, TableShape};
 use super::transform::Transform;
-use super::writer::{BatchWriter, DiffSample, GuardedWriter, Writer};
+use super::window::{memory_bound, Steering, Window, START_WINDOW};
+use super::writer::{BatchWriter, DiffSample, GuardedWriter, Writer, BATCH_LIMIT};
 use super::{ScanReport, Scope};
 use crate::events::{millis, Event};
 use crate::ledger::CheckpointStore;
@@ -47,13 +47,26 @@ pub async fn run(
                 .into(),
         ));
     }
-    let writer = Arc::new(writer(spec, transform, scope, &prepared));
+    let items_per_request = if mode == WriteMode::Batch { BATCH_LIMIT } else { 1 };
+    let window = Window::new(
+        spec.settings.concurrency.map_or(START_WINDOW, |n| n as usize),
+        spec.settings.concurrency.is_some(),
+    );
+    let writer = Arc::new(writer(spec, transform, scope, &prepared, window.clone()));
     let sink: Arc<dyn PageSink> = match mode {
         WriteMode::Update => Arc::new(GuardedWriter(writer.clone())),
         WriteMode::Batch => Arc::new(BatchWriter(writer.clone())),
     };
-    let writes = Writes { dry_run: scope.dry_run, rate: prepared.pipeline.rate.clone() };
+    let steering = (!scope.dry_run).then(|| {
+        let max = memory_bound(prepared.shape.mean_item_bytes(), items_per_request as u64);
+        let (rate, retries) = (prepared.pipeline.rate.clone(), scope.retry_stats.clone());
+        Steering::spawn(window.clone(), max, rate, retries, items_per_request as f64)
+    });
+    let writes = Writes { dry_run: scope.dry_run, rate: prepared.pipeline.rate.clone(), window: window.clone() };
     let ran = prepared.execute(sink, Some(writes), scope).await;
+    if let Some(steering) = steering {
+        steering.finish().await;
+    }
     let summary = BackfillSummary {
         name: spec.name.clone(),
         table: spec.table.clone(),
@@ -71,6 +84,10 @@ pub async fn run(
         stopped: stopped(&ran.report, scope, writer.max_failures),
         duration_ms: ran.report.duration_ms,
         items_per_second: ran.report.items_per_second(),
+        round_trip_ms: window.round_trip().map(|rtt| rtt.as_secs_f64() * 1000.0),
+        window: window.size(),
+        largest_window: window.largest(),
+        window_pinned: window.is_pinned(),
         failures_file: writer.failures.filed_in().map(|path| path.display().to_string()),
         sample_diffs: writer.diffs.taken(),
     };
@@ -144,7 +161,13 @@ fn stopped(report: &ScanReport, scope: &Scope, max_failures: u64) -> Option<Stri
     }
 }
 
-fn writer(spec: &BackfillSpec, transform: Arc<dyn Transform>, scope: &Scope, prepared: &Prepared) -> Writer {
+fn writer(
+    spec: &BackfillSpec,
+    transform: Arc<dyn Transform>,
+    scope: &Scope,
+    prepared: &Prepared,
+    window: Arc<Window>,
+) -> Writer {
     let settings = &spec.settings;
     let owner = scope.migration.as_ref().map_or(spec.name.as_str(), |id| id.as_str());
     let path = settings.failures_file.clone().unwrap_or_else(|| FailureLog::default_path(owner));
@@ -158,7 +181,7 @@ fn writer(spec: &BackfillSpec, transform: Arc<dyn Transform>, scope: &Scope, pre
         dry_run: scope.dry_run,
         reads: pipeline.scan.clone(),
         rate: pipeline.rate.clone(),
-        writes: Arc::new(Semaphore::new(settings.concurrency_or_default())),
+        window,
         meter: pipeline.meter.clone(),
         failures: FailureLog::new(path, scope.migration.clone(), !scope.dry_run),
         max_failures: settings.max_failures.unwrap_or(DEFAULT_MAX_FAILURES),
@@ -233,7 +256,7 @@ impl Prepared {
             page_delay: settings.page_delay(),
         });
         let kind = if writes { "backfill" } else { "scan" };
-        let workers = settings.concurrency_or_default();
+        let workers = SEGMENTS_AT_ONCE;
         Ok(Self { label: format!("{kind} {}", spec.name), shape, plan, pipeline, workers, adaptive, started })
     }
 

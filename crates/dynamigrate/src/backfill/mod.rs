@@ -47,6 +47,7 @@ mod summary;
 mod table;
 mod transform;
 mod value;
+mod window;
 mod writer;
 
 use std::sync::Arc;
@@ -61,13 +62,14 @@ pub use change::{Change, Expressions, Guard};
 pub use engine::{pass, run, sample};
 pub use rate::{RateLimits, RateMode};
 pub use settings::{
-    choose_segments, BackfillSettings, WriteMode, DEFAULT_CONCURRENCY, DEFAULT_MAX_FAILURES, DEFAULT_PAGE_SIZE,
+    choose_segments, BackfillSettings, WriteMode, DEFAULT_MAX_FAILURES, DEFAULT_PAGE_SIZE, SEGMENTS_AT_ONCE,
 };
 pub use sink::{CountingSink, Distribution, PageSink, Tally, Verdict};
 pub use spec::{BackfillSpec, Selection};
 pub use summary::{AttributeDiff, BackfillSummary, ItemDiff};
 pub use transform::{typed, Transform};
 pub use value::{display, key_json, Item};
+pub use window::{IN_FLIGHT_BYTES, MAX_WINDOW, START_WINDOW};
 
 use crate::aws::RetryStats;
 use crate::events::{Observer, Silent};

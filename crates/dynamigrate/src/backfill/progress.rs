@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::meter::Meter;
 use super::rate::RateControl;
+use super::window::Window;
 use crate::events::{rate_between, BackfillProgress, Event, Observer, ProgressSnapshot};
 
 /// What the reporter knows beyond the counts.
@@ -30,6 +31,7 @@ pub(crate) struct ReportScope {
 pub(crate) struct Writes {
     pub dry_run: bool,
     pub rate: Arc<RateControl>,
+    pub window: Arc<Window>,
 }
 
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -91,6 +93,7 @@ fn snapshot(meter: &Meter, scope: &ReportScope, per_second: f64, elapsed: Durati
                 conflicts: meter.conflicts.load(Relaxed),
                 dry_run: writes.dry_run,
                 limit: writes.rate.describe(),
+                in_flight: (!writes.dry_run).then(|| writes.window.size()),
             }
         }),
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::rate::{RateLimits, RateMode};
+use super::window::MAX_WINDOW;
 use crate::ledger::MAX_SEGMENTS;
 use crate::Error;
 
@@ -47,7 +48,8 @@ pub struct BackfillSettings {
     /// Parallel scan segments [default: one per GiB of table, 4 to 1000]
     #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub segments: Option<u32>,
-    /// Writes in flight at once, across all segments [default: 16]
+    /// Write requests in flight at once, across all segments; pins the window, which otherwise
+    /// adapts to the round trip and the rate allowed [default: adaptive, from 16, 4 to 1024]
     #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub concurrency: Option<u32>,
     /// Items per scan page (a page also ends at 1 MB) [default: 1000]
@@ -86,7 +88,10 @@ pub struct BackfillSettings {
     pub max_conflict_retries: Option<u32>,
 }
 
-pub const DEFAULT_CONCURRENCY: u32 = 16;
+/// Segments scanned at once. Each holds up to two pages (one being written, one read ahead), so
+/// this bounds the scan's memory (a page is at most 1 MB on the wire); 16 segments keep far more
+/// items ready than the widest window writes, at any round trip.
+pub const SEGMENTS_AT_ONCE: usize = 16;
 /// Items per scan page. A full 1 MB page of small items holds over 10,000 of them, several times
 /// that size once parsed, and each scanning segment holds two pages (one written, one read ahead):
 /// 1,000 keeps a backfill's memory in tens of megabytes whatever the item size (large items end
@@ -101,7 +106,7 @@ pub const DEFAULT_MAX_CONFLICT_RETRIES: u32 = 5;
 /// mistake, never a wish: 10,000 writes in flight is already far past what any table needs.
 const BOUNDS: [(&str, u64, u64); 7] = [
     ("segments", 1, MAX_SEGMENTS as u64),
-    ("concurrency", 1, 10_000),
+    ("concurrency", 1, MAX_WINDOW as u64),
     ("page_size", 1, i32::MAX as u64),
     ("page_delay_ms", 0, 3_600_000),
     ("sample_diffs", 0, 10_000),
@@ -162,10 +167,6 @@ impl BackfillSettings {
             read_units_per_second: self.max_rcu,
             mode: self.rate_mode.unwrap_or_default(),
         }
-    }
-
-    pub(crate) fn concurrency_or_default(&self) -> usize {
-        self.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1) as usize
     }
 
     pub(crate) fn page_delay(&self) -> Duration {

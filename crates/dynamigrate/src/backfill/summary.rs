@@ -75,6 +75,13 @@ pub struct BackfillSummary {
     pub stopped: Option<String>,
     pub duration_ms: u64,
     pub items_per_second: f64,
+    /// The mean time from sending a write request to its answer (SDK retries included).
+    pub round_trip_ms: Option<f64>,
+    /// Write requests allowed in flight at the end, and the most at any time.
+    pub window: usize,
+    pub largest_window: usize,
+    /// The window was pinned (`--concurrency`) rather than adapted.
+    pub window_pinned: bool,
     pub failures_file: Option<String>,
     pub sample_diffs: Vec<ItemDiff>,
 }
@@ -104,7 +111,12 @@ impl fmt::Display for BackfillSummary {
             write!(f, " ({})", reasons.join(", "))?;
         }
         let resumed = if self.resumed { ", resumed from checkpoints" } else { "" };
-        write!(f, " ({:.0} items/s, {} segments{resumed})", self.items_per_second, self.segments)
+        write!(f, " ({:.0} items/s, {} segments{resumed}", self.items_per_second, self.segments)?;
+        if let Some(rtt) = self.round_trip_ms {
+            let how = if self.window_pinned { "pinned" } else { "adaptive" };
+            write!(f, ", round trip {rtt:.1} ms, window {} {how}, largest {}", self.window, self.largest_window)?;
+        }
+        f.write_str(")")
     }
 }
 

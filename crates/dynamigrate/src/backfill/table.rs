@@ -16,6 +16,13 @@ pub(crate) struct TableShape {
     pub capacity: TableCapacity,
 }
 
+impl TableShape {
+    /// The mean item size DescribeTable suggests; 0 when the table says nothing (or is empty).
+    pub fn mean_item_bytes(&self) -> u64 {
+        self.size_bytes.checked_div(self.item_count).unwrap_or(0)
+    }
+}
+
 pub(crate) async fn describe(client: &Client, table: &str) -> Result<TableShape, Error> {
     let output = client.describe_table().table_name(table).send().await.map_err(|e| {
         if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) {

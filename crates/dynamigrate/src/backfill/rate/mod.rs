@@ -220,6 +220,14 @@ impl RateControl {
         self.writes.rate()
     }
 
+    /// The write requests per second the limits allow now, each carrying `items_per_request`
+    /// items (infinite when nothing limits them): what the in-flight window sizes itself by.
+    pub fn requests_per_second(&self, items_per_request: f64) -> f64 {
+        let by_units = self.write_rate() / self.writes.estimate().max(1e-3);
+        let by_items = self.items.as_ref().map_or(f64::INFINITY, |items| items.rate() / items_per_request.max(1.0));
+        by_units.min(by_items)
+    }
+
     pub fn is_backing_off(&self) -> bool {
         self.backing_off.load(Relaxed)
     }

@@ -4,22 +4,25 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemOutput;
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 use tokio::task::JoinSet;
 
 use super::guarded::process_item;
 use super::Writer;
-use crate::aws::{is_throttling, jittered_backoff};
+use crate::aws::{is_throttling, is_transient, jittered_backoff};
 use crate::backfill::change::Change;
 use crate::backfill::sink::{PageSink, Tally, Verdict};
 use crate::backfill::value::Item;
+use crate::backfill::window::Answer;
 
 /// At most this many items per BatchWriteItem call (DynamoDB's limit).
-const BATCH_LIMIT: usize = 25;
+pub(crate) const BATCH_LIMIT: usize = 25;
 /// Rounds of resending unprocessed items before they count as failed. Unprocessed items are
 /// DynamoDB's way of saying "slower": they must wait (backoff up to 5 s a round), not fail.
 const MAX_UNPROCESSED_ROUNDS: u32 = 30;
@@ -101,13 +104,13 @@ fn batch_request(writer: &Writer, item: Item, tally: &Tally) -> Option<(Item, Wr
 
 /// Sends a batch in its own task once a write slot is free; false when the run is stopping.
 async fn send(writer: &Arc<Writer>, tasks: &mut JoinSet<()>, batch: Batch, tally: &Arc<Tally>) -> bool {
-    let Ok(permit) = writer.writes.clone().acquire_owned().await else { return false };
+    let Some(slot) = writer.window.slot().await else { return false };
     while let Some(result) = tasks.try_join_next() {
         reaped(result);
     }
     let (writer, tally) = (writer.clone(), tally.clone());
     tasks.spawn(async move {
-        let _permit = permit;
+        let _slot = slot;
         write_batch(&writer, batch, &tally).await;
     });
     true
@@ -150,7 +153,9 @@ async fn write_batch(writer: &Writer, batch: Batch, tally: &Tally) {
         let Some(ticket) = writer.rate.write().await else { return };
         let sent = pending.len();
         let request = writer.client.batch_write_item().request_items(&writer.table, pending);
+        let sent_at = Instant::now();
         let result = request.set_return_consumed_capacity(ticket.return_consumed_capacity()).send().await;
+        writer.window.answered(sent_at, batch_answer(&result));
         let spent = match &result {
             Ok(output) if output.consumed_capacity.is_some() => {
                 Some(output.consumed_capacity().iter().filter_map(|c| c.capacity_units).sum())
@@ -210,5 +215,20 @@ async fn finish_one_by_one(writer: &Writer, keys: Vec<Item>, tally: &Tally) {
             Err(_) if writer.interrupt.is_cancelled() => return,
             Err(error) => _ = writer.fail(&key, &error, tally),
         };
+    }
+}
+
+/// How a BatchWriteItem answered, for the window: unprocessed items are the table asking for less.
+fn batch_answer<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(
+    result: &Result<BatchWriteItemOutput, SdkError<E, HttpResponse>>,
+) -> Answer {
+    match result {
+        Ok(output) if output.unprocessed_items.as_ref().is_some_and(|u| u.values().any(|v| !v.is_empty())) => {
+            Answer::Throttled
+        }
+        Ok(_) => Answer::Ok,
+        Err(error) if is_throttling(error) => Answer::Throttled,
+        Err(error) if is_transient(error) => Answer::Error,
+        Err(_) => Answer::Ok,
     }
 }

@@ -2,6 +2,7 @@
 //! again (consistently), transformed again and written again, a bounded number of times.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::config::http::HttpResponse;
@@ -15,6 +16,7 @@ use crate::backfill::change::{Change, Expressions};
 use crate::backfill::rate::WriteTicket;
 use crate::backfill::sink::{PageSink, Tally, Verdict};
 use crate::backfill::value::{key_text, Item};
+use crate::backfill::window::Answer;
 
 /// The update-mode sink.
 pub(crate) struct GuardedWriter(pub Arc<Writer>);
@@ -29,7 +31,7 @@ impl PageSink for GuardedWriter {
             if !writer.rate.item().await {
                 break;
             }
-            let Ok(permit) = writer.writes.clone().acquire_owned().await else { break };
+            let Some(slot) = writer.window.slot().await else { break };
             // Reap finished tasks as we go: a finished task's memory is held until it is joined, and
             // a page holds a thousand items. This keeps memory proportional to the concurrency.
             while let Some(result) = tasks.try_join_next() {
@@ -37,7 +39,7 @@ impl PageSink for GuardedWriter {
             }
             let (writer, tally) = (writer.clone(), tally.clone());
             tasks.spawn(async move {
-                let _permit = permit;
+                let _slot = slot;
                 process_item(&writer, item, &tally).await
             });
         }
@@ -124,6 +126,7 @@ async fn write_guarded(writer: &Writer, key: &Item, read: &Item, change: &Change
     let values = (!e.values.is_empty()).then(|| e.values.into_iter().collect());
     let client = &writer.client;
     let Some(ticket) = writer.rate.write().await else { return Err(WriteError::Stopped) };
+    let sent = Instant::now();
     let measure = ticket.return_consumed_capacity();
     let consumed = |c: Option<ConsumedCapacity>| c.and_then(|c| c.capacity_units);
     let result = match change {
@@ -156,6 +159,9 @@ async fn write_guarded(writer: &Writer, key: &Item, read: &Item, change: &Change
         Change::Put(_) => Err(WriteError::Failed("internal error: a Put reached the guarded writer".into())),
         Change::Skip => Ok(Some(0.0)),
     };
+    if matches!(change, Change::Update { .. } | Change::Delete) {
+        writer.window.answered(sent, answer(&result));
+    }
     settle(writer, ticket, &result);
     result.map(drop)
 }
@@ -174,6 +180,15 @@ fn settle(writer: &Writer, ticket: WriteTicket, result: &Result<Option<f64>, Wri
         Err(WriteError::Stopped | WriteError::Transient(_, false) | WriteError::Failed(_)) => Some(0.0),
     };
     writer.rate.wrote(ticket, spent);
+}
+
+/// How a write answered, for the window.
+fn answer(result: &Result<Option<f64>, WriteError>) -> Answer {
+    match result {
+        Err(WriteError::Transient(_, true)) => Answer::Throttled,
+        Err(WriteError::Transient(_, false)) => Answer::Error,
+        _ => Answer::Ok,
+    }
 }
 
 fn classify<E>(error: SdkError<E, HttpResponse>) -> WriteError

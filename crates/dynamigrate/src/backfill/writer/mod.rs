@@ -11,10 +11,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::Client;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use batch::BatchWriter;
+pub(crate) use batch::{BatchWriter, BATCH_LIMIT};
 pub(crate) use guarded::GuardedWriter;
 
 use super::change::{Change, Guard};
@@ -26,6 +25,7 @@ use super::sink::{Tally, Verdict};
 use super::summary::ItemDiff;
 use super::transform::Transform;
 use super::value::Item;
+use super::window::Window;
 use crate::error::panic_message;
 
 /// What both writers share: the table and its key, the transform, the limits, the failure file.
@@ -39,8 +39,8 @@ pub(crate) struct Writer {
     /// Re-reads after a conflict use the scan's projection.
     pub reads: Arc<ScanRequest>,
     pub rate: Arc<RateControl>,
-    /// Bounds writes in flight across all segments.
-    pub writes: Arc<Semaphore>,
+    /// Bounds write requests in flight across all segments, and hears their round trips.
+    pub window: Arc<Window>,
     /// Conflicts and retries are counted here; items through the page's tally.
     pub meter: Arc<Meter>,
     pub failures: FailureLog,

@@ -1,0 +1,326 @@
+//! How wide the in-flight window should be, as a pure state machine: fed what the writes saw over
+//! an interval (answers, their round trips, throttles, errors, whether writers waited for a slot)
+//! and the request rate the limiter allows, it says when to widen or narrow. No clock, no I/O: the
+//! [steering task](super::steer) feeds it and applies what it says.
+//!
+//! The reasoning is Little's law: requests in flight = rate × round trip. A window that is too
+//! narrow caps a run at window ÷ round trip, whatever the table could take (16 writes at 100 ms is
+//! 160 items/s); one that is too wide only adds queueing (the round trip grows, the rate does not)
+//! and memory. So the window grows by half while that keeps raising the throughput, nothing
+//! throttles and the round trip stays near the fastest seen; it goes back when a widening brought
+//! no gain, narrows on throttling, errors and rising latency, and never exceeds what the rate
+//! limiter lets through at the round trip measured (more would only wait for the limiter).
+
+use std::time::Duration;
+
+/// Where an adaptive window starts: what served well on every round trip measured, before there
+/// is a measurement.
+pub const START: usize = 16;
+/// The narrowest an adaptive window gets.
+pub const MIN: usize = 4;
+/// The widest any window gets, pinned or not: at a 100 ms round trip 1,024 writes in flight carry
+/// 10,000 requests a second, more than a single client process drives anyway. Memory lowers it for
+/// large items (see [`super::memory_bound`]).
+pub const MAX: usize = 1024;
+
+/// A widening must raise the throughput by this factor to count as a gain.
+const GAIN: f64 = 1.1;
+/// Each widening multiplies the window by this.
+const GROWTH: f64 = 1.5;
+/// Throttling, errors and rising latency multiply it by this.
+const NARROW: f64 = 0.75;
+/// The round trip may grow to this multiple of the fastest one seen before the window narrows:
+/// beyond it requests queue somewhere (the server, the network) rather than run.
+const LATENCY_TOLERANCE: f64 = 2.0;
+/// The fastest round trip seen is forgotten slowly (this factor a decision), so a route that
+/// became slower for good does not read as queueing forever.
+const BASE_DRIFT: f64 = 1.02;
+/// The window never exceeds the limiter's rate × round trip × this: enough to reach the rate
+/// despite the round trip's spread, not so much that requests only wait for the limiter.
+const LITTLE_HEADROOM: f64 = 1.5;
+/// A decision waits for at least this long, and for three round trips, so that it sees the window
+/// it last set at work rather than the change itself.
+const SETTLE: Duration = Duration::from_millis(200);
+const SETTLE_ROUND_TRIPS: u32 = 3;
+/// After a widening brought nothing, hold this long before trying again (the table or the scan
+/// may have changed since).
+const PROBE_AGAIN: Duration = Duration::from_secs(10);
+
+/// What the writes saw over some time.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Interval {
+    pub elapsed: Duration,
+    /// Requests answered, whatever the answer.
+    pub answered: u64,
+    /// Their round trips, summed.
+    pub round_trips: Duration,
+    /// Answers that said "too fast" (throttling, unprocessed batch items).
+    pub throttled: u64,
+    /// Timeouts, 5xx answers and broken connections.
+    pub errors: u64,
+    /// Some writer had to wait for a slot: the window was what limited the run.
+    pub full: bool,
+}
+
+impl Interval {
+    fn add(&mut self, other: &Self) {
+        self.elapsed += other.elapsed;
+        self.answered += other.answered;
+        self.round_trips += other.round_trips;
+        self.throttled += other.throttled;
+        self.errors += other.errors;
+        self.full |= other.full;
+    }
+
+    /// The mean round trip, when something was answered.
+    pub fn round_trip(&self) -> Option<Duration> {
+        u32::try_from(self.answered).ok().filter(|n| *n > 0).map(|n| self.round_trips / n)
+    }
+}
+
+/// Why the window changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Widened,
+    /// The last widening raised the throughput by less than a tenth: back to where it was.
+    NoGain,
+    Throttled,
+    Errors,
+    LatencyRising,
+    /// More would only wait for the rate limiter.
+    RateLimit,
+}
+
+/// A new window size, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub size: usize,
+    pub reason: Reason,
+}
+
+/// The policy's memory between intervals.
+#[derive(Debug)]
+pub struct WindowPolicy {
+    size: usize,
+    max: usize,
+    pending: Interval,
+    /// The fastest round trip seen (drifting up slowly), in seconds.
+    base: Option<f64>,
+    /// The size and throughput before the last widening, to go back to if it brought nothing.
+    before_widening: Option<(usize, f64)>,
+    /// Time spent holding since a widening brought nothing.
+    holding: Option<Duration>,
+}
+
+impl WindowPolicy {
+    /// Starts at `start` and never exceeds `max` (both within [`MIN`]..=[`MAX`]).
+    pub fn new(start: usize, max: usize) -> Self {
+        let max = max.clamp(MIN, MAX);
+        Self {
+            size: start.clamp(MIN, max),
+            max,
+            pending: Interval::default(),
+            base: None,
+            before_widening: None,
+            holding: None,
+        }
+    }
+
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Takes what the writes saw since the last call; `allowed` is the request rate the limiter
+    /// allows now (infinite without a limit). Returns a new size when the window should change.
+    pub fn observe(&mut self, interval: Interval, allowed: f64) -> Option<Decision> {
+        self.pending.add(&interval);
+        let seen = self.pending;
+        let round_trip = seen.round_trip()?.as_secs_f64();
+        let pushed_back = seen.throttled > 0 || seen.errors > 0;
+        let settled = seen.elapsed >= SETTLE.max(Duration::from_secs_f64(round_trip) * SETTLE_ROUND_TRIPS);
+        if !settled && !pushed_back {
+            return None;
+        }
+        self.pending = Interval::default();
+        let base = self.base.map_or(round_trip, |base| (base * BASE_DRIFT).min(round_trip));
+        self.base = Some(base);
+        let throughput = seen.answered as f64 / seen.elapsed.as_secs_f64().max(1e-3);
+        let (target, reason) = self.target(&seen, round_trip, base, throughput, allowed);
+        let (target, reason) = match allowed * round_trip * LITTLE_HEADROOM {
+            cap if (target as f64) > cap.ceil() && target > MIN => (cap.ceil() as usize, Reason::RateLimit),
+            _ => (target, reason),
+        };
+        let target = target.clamp(MIN, self.max);
+        (target != self.size).then(|| {
+            self.size = target;
+            Decision { size: target, reason }
+        })
+    }
+
+    /// The size the interval asks for, before the rate limiter's cap.
+    fn target(
+        &mut self,
+        seen: &Interval,
+        round_trip: f64,
+        base: f64,
+        throughput: f64,
+        allowed: f64,
+    ) -> (usize, Reason) {
+        let narrowed = (self.size as f64 * NARROW) as usize;
+        if seen.throttled > 0 || seen.errors > 0 {
+            // The rate limiter answers throttling with a lower rate; the window narrows with it
+            // but keeps what that rate needs (else a run on provisioned capacity would fall far
+            // below it after a few throttles). Without a limiter, the window is the only answer.
+            let needed = if allowed.is_finite() { (allowed * round_trip).ceil() as usize } else { 0 };
+            let reason = if seen.throttled > 0 { Reason::Throttled } else { Reason::Errors };
+            self.before_widening = None;
+            self.holding = Some(Duration::ZERO);
+            return (narrowed.max(needed.min(self.size)), reason);
+        }
+        if round_trip > base * LATENCY_TOLERANCE {
+            // Requests queue somewhere. Hold before widening again: it would meet the same queue.
+            self.before_widening = None;
+            self.holding = Some(Duration::ZERO);
+            return (narrowed, Reason::LatencyRising);
+        }
+        if !seen.full {
+            // Something else limits the run (the scan, the limiter, the transform): a wider window
+            // would not be used.
+            self.before_widening = None;
+            return (self.size, Reason::Widened);
+        }
+        if let Some((before, then)) = self.before_widening.take() {
+            if throughput < then * GAIN {
+                self.holding = Some(Duration::ZERO);
+                return (before, Reason::NoGain);
+            }
+        }
+        if let Some(held) = self.holding {
+            if held < PROBE_AGAIN {
+                self.holding = Some(held + seen.elapsed);
+                return (self.size, Reason::Widened);
+            }
+            self.holding = None;
+        }
+        self.before_widening = Some((self.size, throughput));
+        (((self.size as f64 * GROWTH) as usize).max(self.size + 1), Reason::Widened)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// An interval of `elapsed` at a window of `size` with every request taking `rtt`.
+    fn busy(size: usize, rtt: Duration, elapsed: Duration) -> Interval {
+        let answered = (size as f64 * elapsed.as_secs_f64() / rtt.as_secs_f64()) as u64;
+        Interval { elapsed, answered, round_trips: rtt * answered as u32, full: true, ..Interval::default() }
+    }
+
+    #[test]
+    fn at_a_long_round_trip_the_window_widens_until_the_server_is_the_limit() {
+        // A pure 100 ms delay in front of a server that serves at most 2,000 requests a second.
+        let mut policy = WindowPolicy::new(START, MAX);
+        let (delay, capacity): (f64, f64) = (0.1, 2000.0);
+        for _ in 0..200 {
+            let size = policy.size() as f64;
+            // Past the server's capacity the excess waits in its queue.
+            let rtt = delay.max(size / capacity);
+            policy.observe(busy(policy.size(), Duration::from_secs_f64(rtt), 400 * MS), f64::INFINITY);
+        }
+        // 200 in flight carry 2,000/s at 100 ms; a little more is queueing, never much more.
+        let size = policy.size();
+        assert!((200..=450).contains(&size), "{size}");
+    }
+
+    #[test]
+    fn a_widening_that_brings_nothing_is_undone() {
+        let mut policy = WindowPolicy::new(16, MAX);
+        // The server is saturated: every widening only lengthens the round trip.
+        let at = |size: usize| busy(size, Duration::from_secs_f64(size as f64 / 1500.0), 300 * MS);
+        let widened = policy.observe(at(16), f64::INFINITY).unwrap();
+        assert_eq!(widened, Decision { size: 24, reason: Reason::Widened });
+        let undone = policy.observe(at(24), f64::INFINITY).unwrap();
+        assert_eq!(undone, Decision { size: 16, reason: Reason::NoGain });
+        // It holds for a while, then probes again.
+        let mut probes = 0;
+        for _ in 0..100 {
+            probes += usize::from(policy.observe(at(policy.size()), f64::INFINITY).is_some());
+        }
+        assert!((4..=20).contains(&probes), "{probes} probes in 30 s");
+        assert!(policy.size() <= 24);
+    }
+
+    #[test]
+    fn throttling_errors_and_rising_latency_narrow_it_at_once() {
+        let mut policy = WindowPolicy::new(64, MAX);
+        let quiet = busy(64, 20 * MS, 300 * MS);
+        policy.observe(quiet, f64::INFINITY);
+        let size = policy.size();
+        let throttled = Interval { throttled: 3, elapsed: 10 * MS, ..busy(size, 20 * MS, 10 * MS) };
+        assert_eq!(policy.observe(throttled, f64::INFINITY).unwrap().reason, Reason::Throttled);
+        assert_eq!(policy.size(), size * 3 / 4);
+        let errors = Interval { errors: 1, ..busy(policy.size(), 20 * MS, 10 * MS) };
+        assert_eq!(policy.observe(errors, f64::INFINITY).unwrap().reason, Reason::Errors);
+        let slow = busy(policy.size(), 90 * MS, 300 * MS);
+        assert_eq!(policy.observe(slow, f64::INFINITY).unwrap().reason, Reason::LatencyRising);
+        for _ in 0..50 {
+            policy.observe(Interval { throttled: 1, ..busy(policy.size(), 20 * MS, 10 * MS) }, f64::INFINITY);
+        }
+        assert_eq!(policy.size(), MIN, "never below the minimum");
+    }
+
+    #[test]
+    fn under_a_rate_limit_throttling_keeps_what_the_lowered_rate_needs() {
+        // 500 requests a second allowed at 20 ms: 10 in flight carry it, however often it throttles.
+        let mut policy = WindowPolicy::new(64, MAX);
+        for _ in 0..50 {
+            policy.observe(Interval { throttled: 1, ..busy(policy.size(), 20 * MS, 300 * MS) }, 500.0);
+        }
+        assert_eq!(policy.size(), 10);
+    }
+
+    #[test]
+    fn the_window_stays_within_what_the_rate_limiter_lets_through() {
+        // 1,000 requests a second allowed at 100 ms: 100 in flight reach it; 150 with headroom.
+        let mut policy = WindowPolicy::new(START, MAX);
+        for _ in 0..100 {
+            policy.observe(busy(policy.size(), 100 * MS, 400 * MS), 1000.0);
+        }
+        assert!((100..=150).contains(&policy.size()), "{}", policy.size());
+        // The limiter drops to 100/s (the table throttled): the window follows.
+        let decision = policy.observe(busy(policy.size(), 100 * MS, 400 * MS), 100.0).unwrap();
+        assert_eq!(decision, Decision { size: 15, reason: Reason::RateLimit });
+    }
+
+    #[test]
+    fn a_window_nobody_fills_is_left_alone() {
+        let mut policy = WindowPolicy::new(16, MAX);
+        let idle = Interval { full: false, ..busy(8, 50 * MS, 400 * MS) };
+        for _ in 0..20 {
+            assert_eq!(policy.observe(idle, f64::INFINITY), None);
+        }
+        // Nothing answered yet: nothing to decide on.
+        assert_eq!(policy.observe(Interval { elapsed: 400 * MS, ..Interval::default() }, 1.0), None);
+    }
+
+    #[test]
+    fn decisions_wait_for_three_round_trips() {
+        let mut policy = WindowPolicy::new(16, MAX);
+        assert_eq!(policy.observe(busy(16, 100 * MS, 100 * MS), f64::INFINITY), None);
+        assert_eq!(policy.observe(busy(16, 100 * MS, 100 * MS), f64::INFINITY), None);
+        assert!(policy.observe(busy(16, 100 * MS, 100 * MS), f64::INFINITY).is_some());
+    }
+
+    #[test]
+    fn the_maximum_bounds_the_start_and_every_widening() {
+        let mut policy = WindowPolicy::new(500, 40);
+        assert_eq!(policy.size(), 40);
+        for _ in 0..20 {
+            policy.observe(busy(policy.size(), 100 * MS, 400 * MS), f64::INFINITY);
+        }
+        assert_eq!(policy.size(), 40);
+    }
+}
