@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use dynamigrate::backfill::{Change, Item};
+use dynamigrate::backfill::{Change, Guard, Item};
 use dynamigrate::{async_trait, Migration, MigrationContext, Outcome};
 
 pub const DEFAULT_IDS: &str = "20250101_first,20250102_second,20250103_third";
@@ -34,7 +34,7 @@ pub fn from_env() -> Vec<Box<dyn Migration>> {
         let fail_every = var("FIXTURE_FAIL_EVERY").parse().ok();
         let too_large = var("FIXTURE_TOO_LARGE").parse().ok();
         let panic_at = var("FIXTURE_PANIC_AT").parse().ok();
-        return vec![Box::new(AddMetadata { fail_every, too_large, panic_at })];
+        return vec![Box::new(AddMetadata { fail_every, too_large, panic_at, ..AddMetadata::default() })];
     }
     let ids = std::env::var("FIXTURE_IDS").unwrap_or_else(|_| DEFAULT_IDS.to_string());
     let sleep = Duration::from_millis(var("FIXTURE_SLEEP_MS").parse().unwrap_or(0));
@@ -114,6 +114,9 @@ pub struct AddMetadata {
     pub too_large: Option<u64>,
     /// The transform panics on this item.
     pub panic_at: Option<u64>,
+    /// Guard the writes on the version attribute alone (the items have none until migrated),
+    /// rather than on every attribute the transform read.
+    pub version_guard: bool,
 }
 
 pub const BACKFILL_ID: &str = "20250201_add_metadata";
@@ -130,9 +133,11 @@ impl Migration for AddMetadata {
 
     async fn up(&self, ctx: &MigrationContext) -> anyhow::Result<Outcome> {
         let (fail_every, too_large, panic_at) = (self.fail_every, self.too_large, self.panic_at);
+        let guard = if self.version_guard { Guard::Version("version".into()) } else { Guard::Item };
         let summary = ctx
             .backfill()
             .sk_prefix("METADATA")
+            .guard(guard)
             .run(move |item| {
                 let n = item_number(item);
                 assert!(panic_at != Some(n), "fixture: item {n} makes the transform panic");

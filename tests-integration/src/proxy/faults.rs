@@ -27,7 +27,7 @@ pub struct Faults {
     pub reset_before: f64,
     /// Forward, then close the connection without answering: the request may have landed.
     pub reset_after: f64,
-    /// Delay every request by this much.
+    /// Add this much to every round trip (half before forwarding, half before answering).
     pub latency: Duration,
     /// Forward only part of a `BatchWriteItem`, return the rest as `UnprocessedItems`.
     pub partial_batch: f64,

@@ -8,7 +8,7 @@
 //!   `ThrottlingException` (HTTP 400, DynamoDB's JSON error shape), `InternalServerError` (500) or
 //!   `ServiceUnavailable` (503), `ValidationException` (400, never worth retrying), or by closing
 //!   the connection, before forwarding or after (when the request may have landed);
-//! - added latency;
+//! - added latency: a pure delay of the round trip, half each way, with no cap on throughput;
 //! - a fraction of `BatchWriteItem` calls forwarded in part, the rest returned as `UnprocessedItems`;
 //! - capacity mode: per-table provisioned write and read units per second (token buckets, with
 //!   DynamoDB's burst of up to 300 s of unused capacity), charged with the `ConsumedCapacity` the real
@@ -195,8 +195,11 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     let faults = state.faults.read().map(|f| f.clone()).unwrap_or_default();
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map_err(|_| Reset)?.to_bytes();
-    if !faults.latency.is_zero() {
-        tokio::time::sleep(faults.latency).await;
+    // Half the added round trip on the way there, half on the way back: a pure delay, as a
+    // region away adds, with no cap on throughput.
+    let half_way = faults.latency / 2;
+    if !half_way.is_zero() {
+        tokio::time::sleep(half_way).await;
     }
 
     let faulted = faults.operations.as_ref().is_none_or(|ops| ops.iter().any(|o| o == &operation));
@@ -266,6 +269,9 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     if matches!(injected, Some(Injected::ResetAfter)) {
         stats.resets.fetch_add(1, Relaxed);
         return Err(Reset);
+    }
+    if !half_way.is_zero() {
+        tokio::time::sleep(half_way).await;
     }
     Ok(json_response(status, &answer))
 }

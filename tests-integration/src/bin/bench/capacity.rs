@@ -4,12 +4,13 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use dynamigrate::backfill::RateMode;
-use dynamigrate::RunOptions;
 use dynamigrate_tests::fixtures::AddMetadata;
 use dynamigrate_tests::proxy::{Capacity, FaultProxy, Faults, ProxyStats};
 use dynamigrate_tests::{create_provisioned_table, create_table, endpoint, put_items, seed_items, unique_name, World};
 
 use super::Options;
+
+const LATENCY: Duration = Duration::from_millis(20);
 
 /// Through the proxy at W write units per second: how much of W the adaptive limiter sustains,
 /// and what share of requests were throttled. `stated`: the table is provisioned at W, so
@@ -25,14 +26,13 @@ pub async fn run(client: &Client, options: &Options, stated: bool) {
         create_table(client, &table).await;
     }
     put_items(client, &table, seed_items(items)).await;
-    let faults = Faults { capacity: Some(Capacity::new(w, 20_000.0)), ..Faults::default() };
+    // At a 20 ms round trip, as from a client in the table's region: the window must carry W too.
+    let faults = Faults { capacity: Some(Capacity::new(w, 20_000.0)), latency: LATENCY, ..Faults::default() };
     let proxy = FaultProxy::start(&endpoint(), faults).await.expect("proxy");
     let mut world = World::new_for_table(&table).await;
     world.history = unique_name("bench-history");
     let runner = world.runner_via(&proxy.endpoint, vec![Box::new(AddMetadata::default())]);
-    let mut run = RunOptions::default();
-    run.backfill.segments = Some(options.segments);
-    run.backfill.concurrency = Some(options.concurrency as u32);
+    let mut run = super::run_options(options);
     run.backfill.rate_mode = Some(RateMode::Adaptive);
     let started = Instant::now();
     let running = tokio::spawn(async move { runner.run(&run).await.expect("capacity run") });
@@ -57,7 +57,7 @@ pub async fn run(client: &Client, options: &Options, stated: bool) {
     let all_throttled = ProxyStats::get(&proxy.stats().throttled) as f64;
     let table_says = if stated { "provisioned at W" } else { "on-demand, W not stated" };
     println!(
-        "capacity mode at W = {w} WCU/s ({table_says}), {items} items in {:.1}s: sustained {sustained:.1} WCU/s ({:.1}% of W) after a 10 s warm-up; \
+        "capacity mode at W = {w} WCU/s ({table_says}), round trip + 20 ms, {items} items in {:.1}s: sustained {sustained:.1} WCU/s ({:.1}% of W) after a 10 s warm-up; \
          throttled {:.2}% of requests after warm-up, {:.2}% over the whole run",
         started.elapsed().as_secs_f64(),
         sustained * 100.0 / w,

@@ -39,7 +39,7 @@ pub async fn compare(options: &Options, args: &[String]) {
         options.segments,
         endpoint()
     );
-    run_worker("raw-count", &table, args).await; // warms DynamoDB Local's JIT
+    run_worker("raw-count", &table, args, None).await; // warms DynamoDB Local's JIT
     let mut results: HashMap<&str, Vec<serde_json::Value>> = HashMap::new();
     for round in 1..=options.repeat {
         let mut order = VARIANTS.to_vec();
@@ -47,7 +47,7 @@ pub async fn compare(options: &Options, args: &[String]) {
             order.reverse();
         }
         for variant in order {
-            let result = run_worker(variant, &table, args).await;
+            let result = run_worker(variant, &table, args, None).await;
             assert_eq!(result["items"].as_u64(), Some(options.items as u64), "{variant} counted every item");
             print_result(&format!("{variant} #{round}"), &result);
             results.entry(variant).or_default().push(result);

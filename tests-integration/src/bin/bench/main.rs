@@ -1,45 +1,49 @@
-//! The benchmark: dynamigrate's backfill against a minimal raw-SDK loop doing the same requests at
-//! the same concurrency, on DynamoDB Local; and, through the capacity proxy, how close the adaptive
-//! limiter gets to a provisioned write capacity. Run it with `scripts/bench.sh` (see
-//! docs/benchmarks.md).
+//! The benchmark: dynamigrate's backfill against what a good engineer would hand-write for the same
+//! job, on DynamoDB Local, at the round trips a real client sees (a proxy adds them); and, through
+//! the capacity proxy, how close the adaptive limiter gets to a provisioned write capacity. Run it
+//! with `scripts/bench.sh` (see docs/benchmarks.md).
 //!
-//!   bench [ITEMS] [--concurrency C] [--segments S] [--capacity W] [--only VARIANT] [--repeat N]
-//!         [--page N] [--rate-mode adaptive|fixed]
+//!   bench [ITEMS] [--latency MS[,MS...]] [--only VARIANT] [--repeat N] [--capacity W]
+//!         [--concurrency C] [--segments S] [--page N] [--rate-mode adaptive|fixed]
 //!   bench worker VARIANT TABLE      (one measured run in its own process)
 //!   bench seed TABLE ITEMS          (a seeded table, for profiling one worker by hand)
 //!   bench transform-cost [ITEMS]    (each transform's own µs per item: closure, TypeScript, TOML)
 //!   bench versions [ITEMS] [--segments S] [--repeat N]   (`versions` against a hand-written count)
 //!
+//! dynamigrate runs at its defaults unless `--concurrency`, `--segments` or `--page` is given.
 //! Each variant runs in a child process that reports its own CPU time (getrusage) and peak RSS
-//! (VmHWM), so the numbers are the client's alone.
+//! (VmHWM), so the numbers are the client's alone; the latency proxy runs in this process.
 
-use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use dynamigrate::backfill::RateMode;
 use dynamigrate::{RunOptions, WriteMode};
 use dynamigrate_tests::fixtures::AddMetadata;
+use dynamigrate_tests::proxy::{FaultProxy, Faults};
 use dynamigrate_tests::{client, create_table, endpoint, put_items, seed_items, unique_name, World};
 use serde_json::json;
 use tokio::task::JoinSet;
 
 mod capacity;
 mod census;
+mod compare;
 mod files;
 mod hand;
 mod raw;
 
 use raw::raw_loop;
 
-const VARIANTS: [&str; 11] = [
-    // What a good engineer would hand-write for the job (see hand.rs); run with --only hand.
-    "hand-update",
+const VARIANTS: [&str; 12] = [
+    // The mirror loop: dynamigrate's own requests (full-item guard, its segments and pages) by hand.
+    // It isolates the engine's overhead from its choices (see raw.rs).
     "raw-update",
     "dynamigrate-update",
     "raw-batch",
     "dynamigrate-batch",
+    // dynamigrate with the version guard: the fair twin of the hand-written update loop.
+    "vguard-update",
     // Migration files against the same backfill as a Rust closure (see files.rs).
     "script-update",
     "script-batch",
@@ -47,25 +51,29 @@ const VARIANTS: [&str; 11] = [
     "toml-update",
     "constant-batch",
     "toml-batch",
+    // The hand-written loops (see hand.rs) at their best window: `--only hand` sweeps for it.
+    "hand",
 ];
 
-/// Without --only: the engine against the raw loop. `--only files`: the file variants and their
-/// closure twins; any other word: the variants whose name contains it.
-fn chosen(only: Option<&str>) -> Vec<&'static str> {
-    VARIANTS
-        .iter()
-        .copied()
-        .filter(|v| match only {
-            None => v.starts_with("raw-") || v.starts_with("dynamigrate-"),
-            Some("files") => !v.starts_with("raw-"),
-            Some("hand") => *v == "hand-update" || *v == "dynamigrate-update",
-            Some(word) => v.contains(word),
-        })
-        .collect()
+/// Without --only: the engine against the mirror loop. `--only files`: the file variants and their
+/// closure twins; `--only hand`: dynamigrate's three against the hand-written loops (after a
+/// window sweep); any other word: the variants whose name contains it.
+fn chosen(only: Option<&str>) -> Vec<String> {
+    let chosen = VARIANTS.iter().copied().filter(|v| match only {
+        None => v.starts_with("raw-") || v.starts_with("dynamigrate-"),
+        Some("files") => !v.starts_with("raw-") && !v.starts_with("hand") && !v.starts_with("vguard"),
+        Some("hand") => ["dynamigrate-update", "vguard-update", "dynamigrate-batch"].contains(v),
+        Some(word) => v.contains(word) && *v != "hand",
+    });
+    chosen.map(String::from).collect()
 }
 
 struct Options {
     items: usize,
+    /// Round trips to add, in milliseconds (0: straight to DynamoDB Local).
+    latencies: Vec<u64>,
+    /// `--concurrency`, `--segments` or `--page` was given: dynamigrate runs with them too.
+    tuned: bool,
     concurrency: usize,
     segments: u32,
     capacity: f64,
@@ -79,6 +87,8 @@ struct Options {
 fn parse(args: &[String]) -> Options {
     let mut options = Options {
         items: 200_000,
+        latencies: vec![0],
+        tuned: false,
         concurrency: 16,
         segments: 4,
         capacity: 500.0,
@@ -90,7 +100,9 @@ fn parse(args: &[String]) -> Options {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = || args.next().cloned().unwrap_or_default();
+        options.tuned |= ["--concurrency", "--segments", "--page"].contains(&arg.as_str());
         match arg.as_str() {
+            "--latency" => options.latencies = value().split(',').filter_map(|ms| ms.trim().parse().ok()).collect(),
             "--concurrency" => options.concurrency = value().parse().unwrap_or(16),
             "--segments" => options.segments = value().parse().unwrap_or(4),
             "--capacity" => options.capacity = value().parse().unwrap_or(500.0),
@@ -129,72 +141,27 @@ async fn main() {
     }
     let options = parse(&args);
     let client = client().await;
-    println!(
-        "dynamigrate benchmark: {} items, concurrency {}, {} segments, DynamoDB Local at {}",
-        options.items,
-        options.concurrency,
-        options.segments,
-        endpoint()
-    );
+    println!("dynamigrate benchmark: {} items, DynamoDB Local at {}", options.items, endpoint());
     // Warm DynamoDB Local's JIT first, so the first measured variant is not penalised.
     let warm = unique_name("bench-warmup");
     create_table(&client, &warm).await;
     put_items(&client, &warm, seed_items(20_000)).await;
-    run_worker("raw-update", &warm, &args).await;
+    run_worker("raw-update", &warm, &args, None).await;
 
-    // Each variant `--repeat` times (default 3), interleaved, so a slow minute of this shared
-    // machine does not land on one variant only. Every other round runs in reverse order (ABBA), so
-    // a server that slows down over the hour does not always favour whichever variant goes first.
-    let chosen = chosen(options.only.as_deref());
-    let mut results: HashMap<&str, Vec<serde_json::Value>> = HashMap::new();
-    for round in 1..=options.repeat {
-        let mut order = chosen.clone();
-        if round % 2 == 0 {
-            order.reverse();
-        }
-        for &variant in &order {
-            let table = unique_name(&format!("bench-{variant}"));
-            create_table(&client, &table).await;
-            let seeding = Instant::now();
-            put_items(&client, &table, seed_items(options.items)).await;
-            eprintln!("seeded {} items in {:.1}s", options.items, seeding.elapsed().as_secs_f64());
-            let result = run_worker(variant, &table, &args).await;
-            verify(&client, &table, options.items).await;
-            print_result(&format!("{variant} #{round}"), &result);
-            results.entry(variant).or_default().push(result);
-            client.delete_table().table_name(&table).send().await.ok();
-        }
-    }
-    if options.repeat > 1 {
-        println!("medians of {} runs:", options.repeat);
-    }
-    let medians: HashMap<&str, serde_json::Value> =
-        results.iter().map(|(variant, runs)| (*variant, median(runs))).collect();
-    for &variant in &chosen {
-        if options.repeat > 1 {
-            print_result(variant, &medians[variant]);
-        }
-    }
-    let pairs = [("raw", "dynamigrate"), ("hand", "dynamigrate"), ("dynamigrate", "script"), ("constant", "toml")];
-    for ((base, variant), mode) in pairs.iter().flat_map(|p| ["update", "batch"].map(|m| (*p, m))) {
-        let (Some(raw), Some(ours)) =
-            (results.get(format!("{base}-{mode}").as_str()), results.get(format!("{variant}-{mode}").as_str()))
-        else {
-            continue;
+    let variants = chosen(options.only.as_deref());
+    for &latency in &options.latencies {
+        let faults = Faults { latency: Duration::from_millis(latency), ..Faults::default() };
+        let proxy = match latency {
+            0 => None,
+            _ => Some(FaultProxy::start(&endpoint(), faults).await.expect("latency proxy")),
         };
-        // Ratios round by round (the two runs of a round are neighbours in time), then their median.
-        let ratios = |measure: &str| -> Vec<f64> {
-            let value = |r: &serde_json::Value| r[measure].as_f64().unwrap_or(0.0);
-            raw.iter().zip(ours).map(|(raw, ours)| value(ours) / value(raw).max(1e-9)).collect()
-        };
-        let (throughput, cpu) = (ratios("items_per_second"), ratios("cpu_ms_per_1000"));
-        let rounds: Vec<String> = throughput.iter().map(|r| format!("{r:.2}")).collect();
-        println!(
-            "{mode:>6} mode: {variant} / {base} = {:.2}x throughput (rounds: {}), {:.2}x client CPU per item",
-            middle(&throughput),
-            rounds.join(", "),
-            middle(&cpu)
-        );
+        let via = proxy.as_ref().map(|p| p.endpoint.as_str());
+        println!("--- round trip + {latency} ms ---");
+        let mut variants = variants.clone();
+        if options.only.as_deref() == Some("hand") {
+            variants.extend(compare::sweep(&client, &options, via, &args).await);
+        }
+        compare::rounds(&client, &options, &variants, via, &args).await;
     }
     if options.only.as_deref().is_none_or(|o| o == "capacity") {
         capacity::run(&client, &options, true).await;
@@ -219,16 +186,14 @@ fn middle(values: &[f64]) -> f64 {
     sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
 }
 
-async fn run_worker(variant: &str, table: &str, args: &[String]) -> serde_json::Value {
+/// Runs one variant in its own process; `via` is the proxy endpoint it talks to, if any.
+async fn run_worker(variant: &str, table: &str, args: &[String], via: Option<&str>) -> serde_json::Value {
     let exe = std::env::current_exe().expect("bench executable");
-    let output = tokio::process::Command::new(exe)
-        .arg("worker")
-        .arg(variant)
-        .arg(table)
-        .args(args)
-        .output()
-        .await
-        .expect("run worker");
+    let mut command = tokio::process::Command::new(exe);
+    if let Some(via) = via {
+        command.env("DYNAMIGRATE_TEST_ENDPOINT", via).env("AWS_ENDPOINT_URL_DYNAMODB", via);
+    }
+    let output = command.arg("worker").arg(variant).arg(table).args(args).output().await.expect("run worker");
     let stdout = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(stdout.trim())
         .unwrap_or_else(|_| panic!("worker {variant} failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr)))
@@ -281,9 +246,13 @@ async fn worker(variant: &str, table: &str, options: &Options) {
     let items = match variant {
         "raw-update" => raw_loop(table, options, false).await,
         "raw-batch" => raw_loop(table, options, true).await,
-        "hand-update" => hand::update(table, options).await,
-        "dynamigrate-update" => ours(table, options, WriteMode::Update).await,
-        "dynamigrate-batch" => ours(table, options, WriteMode::Batch).await,
+        "dynamigrate-update" => ours(table, options, WriteMode::Update, false).await,
+        "dynamigrate-batch" => ours(table, options, WriteMode::Batch, false).await,
+        "vguard-update" => ours(table, options, WriteMode::Update, true).await,
+        hand if hand.starts_with("hand-") => {
+            let (mode, window) = hand.trim_start_matches("hand-").split_once('@').expect("hand-MODE@WINDOW");
+            hand::run(table, window.parse().expect("window"), mode == "batch").await
+        }
         scan if census::VARIANTS.contains(&scan) => census::worker(scan, table, options).await,
         file => {
             let (kind, mode) = file.split_once('-').expect("variant KIND-MODE");
@@ -305,10 +274,11 @@ async fn worker(variant: &str, table: &str, options: &Options) {
     );
 }
 
-async fn ours(table: &str, options: &Options, mode: WriteMode) -> u64 {
+async fn ours(table: &str, options: &Options, mode: WriteMode, version_guard: bool) -> u64 {
     let mut world = World::new_for_table(table).await;
     world.history = unique_name("bench-history");
-    let runner = world.runner_via(&endpoint(), vec![Box::new(AddMetadata::default())]);
+    let migration = AddMetadata { version_guard, ..AddMetadata::default() };
+    let runner = world.runner_via(&endpoint(), vec![Box::new(migration)]);
     let mut run = run_options(options);
     run.backfill.write_mode = Some(mode);
     let report = runner.run(&run).await.expect("backfill");
@@ -316,12 +286,15 @@ async fn ours(table: &str, options: &Options, mode: WriteMode) -> u64 {
     report.migrations[0].outcome.items_modified
 }
 
-/// The bench's knobs as a run's options (the write mode is the variant's).
+/// The bench's knobs as a run's options (the write mode is the variant's): dynamigrate's defaults
+/// unless the bench was tuned.
 fn run_options(options: &Options) -> RunOptions {
     let mut run = RunOptions::default();
-    run.backfill.segments = Some(options.segments);
-    run.backfill.concurrency = Some(options.concurrency as u32);
-    run.backfill.page_size = Some(options.page);
+    if options.tuned {
+        run.backfill.segments = Some(options.segments);
+        run.backfill.concurrency = Some(options.concurrency as u32);
+        run.backfill.page_size = Some(options.page);
+    }
     run.backfill.rate_mode = options.rate_mode;
     run
 }
