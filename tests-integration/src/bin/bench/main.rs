@@ -72,8 +72,9 @@ struct Options {
     items: usize,
     /// Round trips to add, in milliseconds (0: straight to DynamoDB Local).
     latencies: Vec<u64>,
-    /// `--concurrency`, `--segments` or `--page` was given: dynamigrate runs with them too.
-    tuned: bool,
+    /// What `--concurrency`, `--segments` and `--page` set: dynamigrate runs with these too, and
+    /// at its defaults for the rest.
+    tuned: dynamigrate::BackfillSettings,
     concurrency: usize,
     segments: u32,
     capacity: f64,
@@ -88,7 +89,7 @@ fn parse(args: &[String]) -> Options {
     let mut options = Options {
         items: 200_000,
         latencies: vec![0],
-        tuned: false,
+        tuned: dynamigrate::BackfillSettings::default(),
         concurrency: 16,
         segments: 4,
         capacity: 500.0,
@@ -100,14 +101,22 @@ fn parse(args: &[String]) -> Options {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = || args.next().cloned().unwrap_or_default();
-        options.tuned |= ["--concurrency", "--segments", "--page"].contains(&arg.as_str());
         match arg.as_str() {
             "--latency" => options.latencies = value().split(',').filter_map(|ms| ms.trim().parse().ok()).collect(),
-            "--concurrency" => options.concurrency = value().parse().unwrap_or(16),
-            "--segments" => options.segments = value().parse().unwrap_or(4),
+            "--concurrency" => {
+                options.concurrency = value().parse().unwrap_or(16);
+                options.tuned.concurrency = Some(options.concurrency as u32);
+            }
+            "--segments" => {
+                options.segments = value().parse().unwrap_or(4);
+                options.tuned.segments = Some(options.segments);
+            }
             "--capacity" => options.capacity = value().parse().unwrap_or(500.0),
             "--only" => options.only = Some(value()),
-            "--page" => options.page = value().parse().unwrap_or(options.page),
+            "--page" => {
+                options.page = value().parse().unwrap_or(options.page);
+                options.tuned.page_size = Some(options.page);
+            }
             "--rate-mode" => options.rate_mode = value().parse().ok(),
             "--repeat" => options.repeat = value().parse().unwrap_or(3).max(1),
             n => options.items = n.replace('_', "").parse().unwrap_or(options.items),
@@ -240,8 +249,16 @@ async fn verify(client: &Client, table: &str, items: usize) {
     assert_eq!(migrated, items, "{table}: not every item was migrated");
 }
 
-/// One measured run, in this process; prints JSON with its own CPU time and peak RSS.
+/// One measured run, in this process; prints JSON with its own CPU time and peak RSS. With
+/// `BENCH_LOG=FILE`, dynamigrate's debug log (the window's decisions among it) goes to FILE.
 async fn worker(variant: &str, table: &str, options: &Options) {
+    if let Some(file) = std::env::var_os("BENCH_LOG").and_then(|path| std::fs::File::create(path).ok()) {
+        tracing_subscriber::fmt()
+            .with_env_filter("dynamigrate=debug")
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .init();
+    }
     let started = Instant::now();
     let items = match variant {
         "raw-update" => raw_loop(table, options, false).await,
@@ -287,14 +304,10 @@ async fn ours(table: &str, options: &Options, mode: WriteMode, version_guard: bo
 }
 
 /// The bench's knobs as a run's options (the write mode is the variant's): dynamigrate's defaults
-/// unless the bench was tuned.
+/// but for the knobs given.
 fn run_options(options: &Options) -> RunOptions {
     let mut run = RunOptions::default();
-    if options.tuned {
-        run.backfill.segments = Some(options.segments);
-        run.backfill.concurrency = Some(options.concurrency as u32);
-        run.backfill.page_size = Some(options.page);
-    }
+    run.backfill = options.tuned.clone();
     run.backfill.rate_mode = options.rate_mode;
     run
 }
