@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # The benchmark (on demand; not part of CI's pass/fail). Builds release, starts a private DynamoDB
-# Local, and prints, for the same table size and concurrency: items/s of dynamigrate's backfill in
-# update and batch mode and of a minimal raw-SDK loop doing the same requests; the ratios; client
-# CPU ms per 1000 items; peak RSS; then the adaptive limiter against a capacity of W WCU/s through
-# the fault/capacity proxy. Results and how to read them: docs/benchmarks.md.
+# Local, and prints items/s, client CPU ms per 1000 items and peak RSS of dynamigrate's backfill beside
+# its baselines, and the ratios; then the adaptive limiter against a capacity of W WCU/s through the
+# fault/capacity proxy at a 20 ms round trip. Results and how to read them: docs/benchmarks.md.
 #
-#   scripts/bench.sh [ITEMS] [--concurrency C] [--segments S] [--capacity W] [--only VARIANT]
-#                    [--repeat N] [--page N] [--rate-mode adaptive|fixed]
+#   scripts/bench.sh [ITEMS] [--latency MS[,MS...]] [--only VARIANT] [--repeat N] [--capacity W]
+#                    [--concurrency C] [--segments S] [--page N] [--rate-mode adaptive|fixed]
 #   scripts/bench.sh versions [ITEMS] [--segments S] [--repeat N]   (`versions` against a raw count scan)
 #
-# ITEMS defaults to 200000 (1000000 on request); --only raw-update|dynamigrate-update|raw-batch|
-# dynamigrate-batch|update|batch|capacity runs a subset; each variant runs --repeat times (default
-# 3), interleaved, and the summary takes medians.
+# ITEMS defaults to 200000; --latency adds round trips through a pure-delay proxy (default 0);
+# --only hand compares dynamigrate at its defaults with the hand-written loops at the best window of
+# a sweep; --only update|batch|capacity|files runs a subset; each variant runs --repeat times
+# (default 3), interleaved, and the summary takes medians. dynamigrate runs at its defaults but for
+# the knobs given.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/dynamodb-local.sh

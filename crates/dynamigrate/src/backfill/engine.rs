@@ -47,21 +47,12 @@ pub async fn run(
                 .into(),
         ));
     }
-    let items_per_request = if mode == WriteMode::Batch { BATCH_LIMIT } else { 1 };
-    let window = Window::new(
-        spec.settings.concurrency.map_or(START_WINDOW, |n| n as usize),
-        spec.settings.concurrency.is_some(),
-    );
+    let (window, steering) = window(spec, mode, scope, &prepared);
     let writer = Arc::new(writer(spec, transform, scope, &prepared, window.clone()));
     let sink: Arc<dyn PageSink> = match mode {
         WriteMode::Update => Arc::new(GuardedWriter(writer.clone())),
         WriteMode::Batch => Arc::new(BatchWriter(writer.clone())),
     };
-    let steering = (!scope.dry_run).then(|| {
-        let max = memory_bound(prepared.shape.mean_item_bytes(), items_per_request as u64);
-        let (rate, retries) = (prepared.pipeline.rate.clone(), scope.retry_stats.clone());
-        Steering::spawn(window.clone(), max, rate, retries, items_per_request as f64)
-    });
     let writes = Writes { dry_run: scope.dry_run, rate: prepared.pipeline.rate.clone(), window: window.clone() };
     let ran = prepared.execute(sink, Some(writes), scope).await;
     if let Some(steering) = steering {
@@ -159,6 +150,20 @@ fn stopped(report: &ScanReport, scope: &Scope, max_failures: u64) -> Option<Stri
     } else {
         Some("stopped before every segment finished".to_string())
     }
+}
+
+/// The run's in-flight window: pinned by `concurrency`, else adaptive from [`START_WINDOW`] and
+/// steered (a dry run sends nothing to measure), no wider than memory allows for the table's items.
+fn window(spec: &BackfillSpec, mode: WriteMode, scope: &Scope, prepared: &Prepared) -> (Arc<Window>, Option<Steering>) {
+    let pinned = spec.settings.concurrency.map(|n| n as usize);
+    let window = Window::new(pinned.unwrap_or(START_WINDOW), pinned.is_some());
+    let items_per_request = if mode == WriteMode::Batch { BATCH_LIMIT } else { 1 };
+    let steering = (!scope.dry_run && pinned.is_none()).then(|| {
+        let max = memory_bound(prepared.shape.mean_item_bytes(), items_per_request as u64);
+        let (rate, retries) = (prepared.pipeline.rate.clone(), scope.retry_stats.clone());
+        Steering::spawn(window.clone(), max, rate, retries, items_per_request as f64)
+    });
+    (window, steering)
 }
 
 fn writer(

@@ -293,7 +293,7 @@ async fn worker(variant: &str, table: &str, options: &Options) {
 
 async fn ours(table: &str, options: &Options, mode: WriteMode, version_guard: bool) -> u64 {
     let mut world = World::new_for_table(table).await;
-    world.history = unique_name("bench-history");
+    world.history = history(table);
     let migration = AddMetadata { version_guard, ..AddMetadata::default() };
     let runner = world.runner_via(&endpoint(), vec![Box::new(migration)]);
     let mut run = run_options(options);
@@ -303,11 +303,16 @@ async fn ours(table: &str, options: &Options, mode: WriteMode, version_guard: bo
     report.migrations[0].outcome.items_modified
 }
 
+/// The history table of a measured run on `table`, made before the run (see compare.rs).
+fn history(table: &str) -> String {
+    format!("{table}-history")
+}
+
 /// The bench's knobs as a run's options (the write mode is the variant's): dynamigrate's defaults
 /// but for the knobs given.
 fn run_options(options: &Options) -> RunOptions {
     let mut run = RunOptions::default();
-    run.backfill = options.tuned.clone();
+    run.backfill.clone_from(&options.tuned);
     run.backfill.rate_mode = options.rate_mode;
     run
 }

@@ -21,7 +21,7 @@ pub(crate) struct Steering {
 }
 
 impl Steering {
-    /// Steers `window` (unless it is pinned) until [`Self::finish`]; `max` bounds it (memory);
+    /// Steers `window` until [`Self::finish`]; `max` bounds it (memory);
     /// `items_per_request` turns the limiter's item rate into requests.
     pub fn spawn(
         window: Arc<Window>,
@@ -33,9 +33,6 @@ impl Steering {
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         let task = tokio::spawn(async move {
-            if window.is_pinned() {
-                return;
-            }
             let mut policy = WindowPolicy::new(window.size(), max);
             window.resize(policy.size());
             // The SDK retries throttled and failed requests itself before the writer sees an
