@@ -80,7 +80,7 @@ pub fn status(report: &StatusReport) {
     crate::census::status_lines(&mut out, &report.censuses);
     for line in &report.pitr {
         let _ = match (&line.pitr, &line.unknown) {
-            (Some(pitr), _) => writeln!(out, "{}", crate::rails::pitr_line(pitr)),
+            (Some(pitr), _) => writeln!(out, "{}", pitr_line(pitr)),
             (None, why) => {
                 writeln!(out, "{}: point-in-time recovery unknown: {}", line.table, why.as_deref().unwrap_or("?"))
             }
@@ -183,4 +183,13 @@ pub fn unlock(outcome: &UnlockOutcome) {
         UnlockOutcome::ReleasedUnreadable => writeln!(out, "removed a lock item no runner could read"),
         _ => Ok(()),
     };
+}
+
+/// `table: on (restorable from ...)` or `table: OFF`.
+pub fn pitr_line(pitr: &dynamigrate::safety::Pitr) -> String {
+    match (&pitr.enabled, &pitr.earliest_restorable) {
+        (true, Some(from)) => format!("{}: point-in-time recovery on, restorable from {from}", pitr.table),
+        (true, None) => format!("{}: point-in-time recovery on", pitr.table),
+        (false, _) => format!("{}: point-in-time recovery OFF (`dynamigrate pitr enable` turns it on)", pitr.table),
+    }
 }

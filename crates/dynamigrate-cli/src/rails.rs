@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use dynamigrate::runner::Restore;
-use dynamigrate::safety::{policy_document, Backup, ExportRequest, Pitr, PolicyScope};
+use dynamigrate::safety::{policy_document, Backup, ExportRequest, PolicyScope};
 use dynamigrate::Runner;
 
 use crate::args::{BackupAction, ExportArgs, ExportFormat, PitrAction, RestoreArgs};
@@ -19,18 +19,9 @@ pub async fn pitr(runner: &Runner, table: Option<&str>, action: Option<PitrActio
     if json {
         output::json(&pitr);
     } else {
-        println!("{}", pitr_line(&pitr));
+        println!("{}", crate::output::pitr_line(&pitr));
     }
     Ok(exit::OK)
-}
-
-/// `table: on (restorable from ...)` or `table: OFF`.
-pub fn pitr_line(pitr: &Pitr) -> String {
-    match (&pitr.enabled, &pitr.earliest_restorable) {
-        (true, Some(from)) => format!("{}: point-in-time recovery on, restorable from {from}", pitr.table),
-        (true, None) => format!("{}: point-in-time recovery on", pitr.table),
-        (false, _) => format!("{}: point-in-time recovery OFF (`dynamigrate pitr enable` turns it on)", pitr.table),
-    }
 }
 
 /// `backup create|list|delete`.

@@ -237,6 +237,16 @@ mod tests {
     }
 
     #[test]
+    fn the_progress_line_shows_the_window_and_the_limit() {
+        let mut s = snapshot(150, Some(1000), Some((0, 4)), 10.0);
+        assert!(s.to_string().ends_with("| 10 items/s (window 48)"), "{s}");
+        if let Some(backfill) = s.backfill.as_mut() {
+            backfill.limit = Some("limit 95 WCU/s".into());
+        }
+        assert!(s.to_string().ends_with("(window 48, limit 95 WCU/s)"), "{s}");
+    }
+
+    #[test]
     fn progress_counts_finished_items_against_the_estimate() {
         let s = snapshot(150, Some(1000), Some((0, 4)), 10.0);
         assert_eq!(s.permille(), 150);
