@@ -103,7 +103,7 @@ pub const DEFAULT_SAMPLE_DIFFS: u32 = 5;
 pub const DEFAULT_MAX_CONFLICT_RETRIES: u32 = 5;
 
 /// Bounds of the whole-number knobs: (name, lowest, highest). A value past them is a typo or a
-/// mistake, never a wish: 10,000 writes in flight is already far past what any table needs.
+/// mistake, never a wish; `concurrency` stops at the widest window the engine ever opens.
 const BOUNDS: [(&str, u64, u64); 7] = [
     ("segments", 1, MAX_SEGMENTS as u64),
     ("concurrency", 1, MAX_WINDOW as u64),
