@@ -77,7 +77,7 @@ pub async fn run(table: &str, window: usize, batch: bool) -> u64 {
 }
 
 /// One BatchWriteItem of the migrated items, unprocessed ones resent until none are left.
-async fn put_all(client: &Client, table: &str, items: Vec<Item>) -> u64 {
+pub async fn put_all(client: &Client, table: &str, items: Vec<Item>) -> u64 {
     let mut pending: Vec<WriteRequest> = items
         .into_iter()
         .map(|mut item| {

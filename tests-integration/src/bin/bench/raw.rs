@@ -4,12 +4,13 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use dynamigrate_tests::fixtures::{expected_metadata, item_number};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::hand::put_all;
 use super::Options;
 
 /// The minimal loop a careful script would write: the same parallel scan (same filter), the same
@@ -46,33 +47,13 @@ pub async fn raw_loop(table: &str, options: &Options, batch: bool) -> u64 {
                 let items = page.items.unwrap_or_default();
                 if batch {
                     for chunk in items.chunks(25) {
-                        let requests: Vec<WriteRequest> = chunk
-                            .iter()
-                            .map(|item| {
-                                let mut new = item.clone();
-                                new.insert("metadata".into(), expected_metadata(item_number(item)));
-                                new.insert("version".into(), AttributeValue::N("2".into()));
-                                let put = PutRequest::builder().set_item(Some(new)).build().expect("put");
-                                WriteRequest::builder().put_request(put).build()
-                            })
-                            .collect();
                         let permit = permits.clone().acquire_owned().await.expect("permit");
                         while writes.try_join_next().is_some() {}
-                        let (client, table, written) = (client.clone(), table.clone(), written.clone());
+                        let (client, table, written, chunk) =
+                            (client.clone(), table.clone(), written.clone(), chunk.to_vec());
                         writes.spawn(async move {
                             let _permit = permit;
-                            let mut pending = requests;
-                            while !pending.is_empty() {
-                                let n = pending.len() as u64;
-                                let out = client
-                                    .batch_write_item()
-                                    .request_items(&table, pending)
-                                    .send()
-                                    .await
-                                    .expect("batch");
-                                pending = out.unprocessed_items.and_then(|mut u| u.remove(&table)).unwrap_or_default();
-                                written.fetch_add(n - pending.len() as u64, Relaxed);
-                            }
+                            written.fetch_add(put_all(&client, &table, chunk).await, Relaxed);
                         });
                     }
                 } else {
