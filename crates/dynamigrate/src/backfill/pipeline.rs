@@ -1,7 +1,8 @@
 //! The page pipeline: every pass over a table, writing or not, goes through here. Segment workers
 //! page through their segments from their checkpoints, read the next page while the sink handles
-//! this one, pace reads by the read-capacity limit, count what they scan, and save each segment's
-//! checkpoint once its page is settled. What a page's items become is the [sink](super::sink)'s.
+//! this one (and hand it over while this one's last writes settle), pace reads by the read-capacity
+//! limit, count what they scan, and save each segment's checkpoint, in page order, once its page is
+//! settled. What a page's items become is the [sink](super::sink)'s.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
@@ -16,9 +17,16 @@ use super::meter::Meter;
 use super::rate::RateControl;
 use super::scan::{Page, ScanRequest};
 use super::sink::{PageSink, Tally};
+use super::value::Item;
 use crate::error::panic_message;
-use crate::ledger::{Checkpoint, CheckpointStore};
+use crate::ledger::{Checkpoint, CheckpointStore, Counts};
 use crate::Error;
+
+/// Pages a segment has handed to the sink and not yet seen settle. Two let a segment start its
+/// next page while the last one's slowest writes are still out, instead of idling on that tail
+/// (at a 100 ms round trip, a round trip or more a page). Checkpoints still follow the pages in
+/// order, each saved once every write of its page is answered.
+const PAGES_AT_ONCE: usize = 2;
 
 /// What every segment worker of one pass shares.
 pub(crate) struct Pipeline {
@@ -51,7 +59,7 @@ impl Pipeline {
                 loop {
                     let next = queue.lock().ok().and_then(|mut q| q.pop_front());
                     let Some(checkpoint) = next else { return Ok(()) };
-                    if let Err(error) = pipeline.segment(checkpoint, sink.as_ref()).await {
+                    if let Err(error) = pipeline.segment(checkpoint, &sink).await {
                         pipeline.stop.cancel();
                         return Err(error);
                     }
@@ -69,10 +77,15 @@ impl Pipeline {
     }
 
     /// Scans one segment page by page from its checkpoint; saves the checkpoint after each page.
-    async fn segment(self: &Arc<Self>, checkpoint: Checkpoint, sink: &dyn PageSink) -> Result<(), Error> {
+    async fn segment(self: &Arc<Self>, checkpoint: Checkpoint, sink: &Arc<dyn PageSink>) -> Result<(), Error> {
         let mut saving = Saving::default();
-        let result = self.pages(checkpoint, sink, &mut saving).await;
-        // The last save is waited for whatever happened, so no checkpoint is left half-written.
+        let mut settling = VecDeque::new();
+        let result = self.pages(checkpoint, sink, &mut settling, &mut saving).await;
+        // Whatever happened, no write of this segment outlives it (pages left unsettled after an
+        // error or a stop are waited for, not checkpointed), and no checkpoint is left half-written.
+        for page in settling {
+            _ = page.task.await;
+        }
         let saved = saving.wait().await;
         result.and(saved)
     }
@@ -80,51 +93,82 @@ impl Pipeline {
     async fn pages(
         self: &Arc<Self>,
         mut checkpoint: Checkpoint,
-        sink: &dyn PageSink,
+        sink: &Arc<dyn PageSink>,
+        settling: &mut VecDeque<Handed>,
         saving: &mut Saving,
     ) -> Result<(), Error> {
+        // With a pause between pages, each page settles before the pause, as asked.
+        let depth = if self.page_delay.is_zero() { PAGES_AT_ONCE } else { 1 };
         let mut next = Some(self.fetch(checkpoint.clone()));
         while let Some(fetching) = next.take() {
             if self.stop.is_cancelled() {
                 fetching.abort();
-                return Ok(());
+                break;
             }
             // None: the run is stopping; the page is read again by the next run.
-            let Some(page) = fetching.await.map_err(|e| worker_died(e, &self.stop))?? else { return Ok(()) };
+            let Some(page) = fetching.await.map_err(|e| worker_died(e, &self.stop))?? else { break };
             // Read the following page while this one is handled: the scan's latency hides behind
-            // the writes. (With a delay between pages the pause comes first, as asked.)
+            // the writes.
             if let (Some(key), true) = (&page.last_key, self.page_delay.is_zero()) {
                 next = Some(self.fetch(Checkpoint { last_key: Some(key.clone()), ..checkpoint.clone() }));
             }
-            self.meter.scanned.fetch_add(page.scanned, Relaxed);
-            self.meter.filtered_out.fetch_add(page.scanned.saturating_sub(page.items.len() as u64), Relaxed);
-            let handed = page.items.len() as u64;
-            let tally = Tally::new(self.meter.clone());
-            sink.page(page.items, &tally).await;
-            let mut counts = tally.counts();
-            if counts.processed < handed {
-                // The sink was interrupted part-way (Ctrl-C, a lost lease): the checkpoint stays
-                // before this page, and the next run reads it again; what was written is skipped then.
-                return Ok(());
+            settling.push_back(self.hand(page, sink));
+            while settling.len() >= depth || (next.is_none() && !settling.is_empty()) {
+                let Some(oldest) = settling.pop_front() else { break };
+                if !self.settle(oldest, &mut checkpoint, saving).await? {
+                    return Ok(());
+                }
             }
-            counts.scanned = page.scanned;
-            checkpoint.counts.add(&counts);
-            checkpoint.last_key = page.last_key;
-            checkpoint.done = checkpoint.last_key.is_none();
-            self.save(&checkpoint, saving).await?;
             if checkpoint.done {
                 self.meter.segments_done.fetch_add(1, Relaxed);
                 return Ok(());
             }
             if next.is_none() {
                 tokio::select! {
-                    () = self.stop.cancelled() => return Ok(()),
+                    () = self.stop.cancelled() => break,
                     () = tokio::time::sleep(self.page_delay) => {}
                 }
                 next = Some(self.fetch(checkpoint.clone()));
             }
         }
+        // Stopping: what was handed settles (the writers cut it short) and is saved as far as it got.
+        while let Some(oldest) = settling.pop_front() {
+            if !self.settle(oldest, &mut checkpoint, saving).await? {
+                break;
+            }
+        }
         Ok(())
+    }
+
+    /// Hands a page to the sink in a task of its own, so the segment can hand it the next page
+    /// before this one's last writes are answered.
+    fn hand(&self, page: Page, sink: &Arc<dyn PageSink>) -> Handed {
+        self.meter.scanned.fetch_add(page.scanned, Relaxed);
+        self.meter.filtered_out.fetch_add(page.scanned.saturating_sub(page.items.len() as u64), Relaxed);
+        let (sink, tally) = (sink.clone(), Tally::new(self.meter.clone()));
+        let handed = page.items.len() as u64;
+        let items = page.items;
+        let task = tokio::spawn(async move {
+            sink.page(items, &tally).await;
+            tally.counts()
+        });
+        Handed { task, handed, scanned: page.scanned, last_key: page.last_key }
+    }
+
+    /// Waits for the oldest page handed to settle and moves the checkpoint past it. False if the
+    /// sink was interrupted part-way (Ctrl-C, a lost lease): the checkpoint stays before the page
+    /// and the next run reads it again, skipping what was written.
+    async fn settle(&self, page: Handed, checkpoint: &mut Checkpoint, saving: &mut Saving) -> Result<bool, Error> {
+        let mut counts = page.task.await.map_err(|e| worker_died(e, &self.stop))?;
+        if counts.processed < page.handed {
+            return Ok(false);
+        }
+        counts.scanned = page.scanned;
+        checkpoint.counts.add(&counts);
+        checkpoint.last_key = page.last_key;
+        checkpoint.done = checkpoint.last_key.is_none();
+        self.save(checkpoint, saving).await?;
+        Ok(true)
     }
 
     /// Saves a settled page's checkpoint in the background while the next page is written: a
@@ -132,7 +176,7 @@ impl Pipeline {
     /// its region). Saves stay in order, one at a time: the previous one is waited for first, and
     /// its error (a lost lease, say) stops the segment a page later than an inline save would. A
     /// checkpoint still never runs ahead of its page's writes.
-    async fn save(self: &Arc<Self>, checkpoint: &Checkpoint, saving: &mut Saving) -> Result<(), Error> {
+    async fn save(&self, checkpoint: &Checkpoint, saving: &mut Saving) -> Result<(), Error> {
         let Some(store) = self.checkpoints.clone() else { return Ok(()) };
         saving.wait().await?;
         let checkpoint = checkpoint.clone();
@@ -157,6 +201,14 @@ impl Pipeline {
             }
         })
     }
+}
+
+/// A page handed to the sink, settling in its task; what its checkpoint needs once it has.
+struct Handed {
+    task: JoinHandle<Counts>,
+    handed: u64,
+    scanned: u64,
+    last_key: Option<Item>,
 }
 
 /// The checkpoint save in flight for one segment, if any.

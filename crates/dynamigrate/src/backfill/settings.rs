@@ -88,12 +88,12 @@ pub struct BackfillSettings {
     pub max_conflict_retries: Option<u32>,
 }
 
-/// Segments scanned at once. Each holds up to two pages (one being written, one read ahead), so
+/// Segments scanned at once. Each holds up to three pages (two being written, one read ahead), so
 /// this bounds the scan's memory (a page is at most 1 MB on the wire); 16 segments keep far more
 /// items ready than the widest window writes, at any round trip.
 pub const SEGMENTS_AT_ONCE: usize = 16;
 /// Items per scan page. A full 1 MB page of small items holds over 10,000 of them, several times
-/// that size once parsed, and each scanning segment holds two pages (one written, one read ahead):
+/// that size once parsed, and each scanning segment holds three pages (two written, one read ahead):
 /// 1,000 keeps a backfill's memory in tens of megabytes whatever the item size (large items end
 /// their page at 1 MB first), and bounds what a resumed run looks at twice to 1,000 items a segment.
 /// Reads cost the same: capacity is charged by size, not by request.
