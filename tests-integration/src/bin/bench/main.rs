@@ -250,11 +250,15 @@ async fn verify(client: &Client, table: &str, items: usize) {
 }
 
 /// One measured run, in this process; prints JSON with its own CPU time and peak RSS. With
-/// `BENCH_LOG=FILE`, dynamigrate's debug log (the window's decisions among it) goes to FILE.
+/// `BENCH_LOG=FILE`, dynamigrate's debug log goes to FILE, with the window's judgements at trace level
+/// (`BENCH_LOG_FILTER` replaces that filter).
 async fn worker(variant: &str, table: &str, options: &Options) {
     if let Some(file) = std::env::var_os("BENCH_LOG").and_then(|path| std::fs::File::create(path).ok()) {
         tracing_subscriber::fmt()
-            .with_env_filter("dynamigrate=debug")
+            .with_env_filter(
+                std::env::var("BENCH_LOG_FILTER")
+                    .unwrap_or_else(|_| "dynamigrate=debug,dynamigrate::backfill::window=trace".into()),
+            )
             .with_writer(std::sync::Mutex::new(file))
             .with_ansi(false)
             .init();

@@ -122,6 +122,18 @@ pub struct WindowPolicy {
     /// What is left of the round trip after a change during which answers still reflect the old
     /// window: not measured, so that a widening is judged by its effect, not its ramp.
     transition: Duration,
+    /// What the last judgement saw, for the debug log.
+    judged: Option<Judged>,
+}
+
+/// What one judgement of the window saw: requests answered a second, their mean round trip, and
+/// whether writers waited for a slot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Judged {
+    pub size: usize,
+    pub throughput: f64,
+    pub round_trip: Duration,
+    pub full: bool,
 }
 
 impl WindowPolicy {
@@ -137,7 +149,13 @@ impl WindowPolicy {
             holding: None,
             slow_start: true,
             transition: Duration::ZERO,
+            judged: None,
         }
+    }
+
+    /// What the last judgement saw, once.
+    pub fn take_judged(&mut self) -> Option<Judged> {
+        self.judged.take()
     }
 
     pub fn size(&self) -> usize {
@@ -165,6 +183,8 @@ impl WindowPolicy {
         let base = self.base.map_or(round_trip, |base| (base * BASE_DRIFT).min(round_trip));
         self.base = Some(base);
         let throughput = seen.answered as f64 / seen.elapsed.as_secs_f64().max(1e-3);
+        self.judged =
+            Some(Judged { size: self.size, throughput, round_trip: Duration::from_secs_f64(round_trip), full: seen.full });
         let (target, reason) = self.target(&seen, round_trip, base, throughput, allowed);
         let (target, reason) = match allowed * round_trip * LITTLE_HEADROOM {
             cap if (target as f64) > cap.ceil() && target > MIN => (cap.ceil() as usize, Reason::RateLimit),

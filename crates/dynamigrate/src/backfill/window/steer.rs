@@ -52,7 +52,12 @@ impl Steering {
                 seen.throttled += t.saturating_sub(throttled);
                 seen.errors += e.saturating_sub(errors);
                 (throttled, errors) = (t, e);
-                if let Some(decision) = policy.observe(seen, rate.requests_per_second(items_per_request)) {
+                let decision = policy.observe(seen, rate.requests_per_second(items_per_request));
+                if let Some(j) = policy.take_judged() {
+                    let (rtt, full) = (j.round_trip.as_secs_f64() * 1000.0, if j.full { "full" } else { "not full" });
+                    tracing::trace!("in-flight window {}: {:.0} requests/s, {rtt:.1} ms, {full}", j.size, j.throughput);
+                }
+                if let Some(decision) = decision {
                     tracing::debug!("in-flight window {} -> {} ({:?})", window.size(), decision.size, decision.reason);
                     window.resize(decision.size);
                 }
