@@ -1,11 +1,17 @@
 //! Backfills that fail or stop: failed items filed, the failure limit, a panicking transform,
-//! SIGKILL and SIGINT, each followed by a run that resumes from the checkpoints.
+//! SIGKILL and SIGINT, each followed by a run that resumes from the checkpoints, and checkpoints
+//! that follow page order when a later page settles first.
 
-use dynamigrate::backfill::{Change, Item};
-use dynamigrate::AttemptState;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dynamigrate::backfill::{BackfillSpec, Change, Item, PageSink, Scope, Tally, Verdict};
+use dynamigrate::ledger::{CheckpointStore, LeaseLock};
+use dynamigrate::{AttemptState, Ledger, RunIdentity};
 use dynamigrate_tests::backfills::{migration, run, wait_for_progress};
 use dynamigrate_tests::fixtures::{is_migrated, upgrade, BACKFILL_ID};
 use dynamigrate_tests::{get_item, put_items, scan_all, seed_items, World};
+use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn failed_items_are_logged_counted_and_filed_and_the_run_goes_on() {
@@ -171,4 +177,56 @@ async fn an_in_process_transform_that_panics_fails_only_its_item() {
     let attempt = world.attempts().await.pop().unwrap();
     assert_eq!(attempt.state, AttemptState::Failed);
     assert_eq!((attempt.items_processed, attempt.items_modified), (30, 29));
+}
+
+/// A sink whose first page waits until its second page has settled, then stops part-way, as a
+/// writer cut short by Ctrl-C does.
+struct SlowFirstPage {
+    pages: std::sync::atomic::AtomicUsize,
+    second_settled: tokio::sync::Notify,
+}
+
+#[dynamigrate::async_trait]
+impl PageSink for SlowFirstPage {
+    async fn page(&self, items: Vec<Item>, tally: &Arc<Tally>) {
+        match self.pages.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => {
+                self.second_settled.notified().await;
+                tally.record(Verdict::Skipped, items.len() as u64 / 2);
+            }
+            1 => {
+                tally.record(Verdict::Skipped, items.len() as u64);
+                self.second_settled.notify_one();
+            }
+            _ => _ = tally.record(Verdict::Skipped, items.len() as u64),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_page_that_settles_before_an_earlier_one_never_moves_the_checkpoint_past_it() {
+    // A segment writes two pages at once; their checkpoints must still follow page order.
+    let world = World::new().await;
+    put_items(&world.client, &world.table, seed_items(30)).await;
+    let history = Ledger::new(world.client.clone(), &world.history);
+    history.ensure_table().await.unwrap();
+    let lock = LeaseLock::new(history.clone(), RunIdentity::current(), "dev", world.lease);
+    let lease = lock.acquire("run", Duration::ZERO, CancellationToken::new()).await.unwrap();
+    let store = CheckpointStore::new(history, BACKFILL_ID.parse().unwrap(), "up#main", lease.fence().clone());
+
+    let mut spec = BackfillSpec::new(&world.table);
+    spec.settings.segments = Some(1);
+    spec.settings.page_size = Some(10);
+    let sink = Arc::new(SlowFirstPage { pages: Default::default(), second_settled: Default::default() });
+    let scope = Scope::new(world.client.clone());
+    let report = dynamigrate::backfill::pass(&spec, sink.clone(), &scope, Some(store.clone())).await.unwrap();
+
+    assert!(!report.completed, "{report:?}");
+    assert_eq!(sink.pages.load(std::sync::atomic::Ordering::SeqCst), 2, "no page handed after the cut");
+    let saved = store.load().await.unwrap();
+    assert!(
+        saved.iter().all(|c| c.last_key.is_none() && !c.done && c.counts.processed == 0),
+        "the checkpoint stays before the first page: {saved:?}"
+    );
+    lease.release().await.unwrap();
 }

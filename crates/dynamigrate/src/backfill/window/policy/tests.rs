@@ -1,0 +1,158 @@
+//! The window policy's rules, each on a server model small enough to reason about by hand.
+
+use super::*;
+
+const MS: Duration = Duration::from_millis(1);
+
+/// An interval of `elapsed` at a window of `size` with every request taking `rtt`.
+fn busy(size: usize, rtt: Duration, elapsed: Duration) -> Interval {
+    let answered = (size as f64 * elapsed.as_secs_f64() / rtt.as_secs_f64()) as u64;
+    Interval { elapsed, answered, round_trips: rtt * answered as u32, full: true, ..Interval::default() }
+}
+
+#[test]
+fn at_a_long_round_trip_the_window_widens_until_the_server_is_the_limit() {
+    // A pure 100 ms delay in front of a server that serves at most 2,000 requests a second.
+    let mut policy = WindowPolicy::new(START, MAX);
+    let (delay, capacity): (f64, f64) = (0.1, 2000.0);
+    for _ in 0..200 {
+        let size = policy.size() as f64;
+        // Past the server's capacity the excess waits in its queue.
+        let rtt = delay.max(size / capacity);
+        policy.observe(busy(policy.size(), Duration::from_secs_f64(rtt), 600 * MS), f64::INFINITY);
+    }
+    // 200 in flight carry 2,000/s at 100 ms; a little more is queueing, never much more, and
+    // a little less keeps within a `GAIN` of it.
+    let size = policy.size();
+    assert!((190..=450).contains(&size), "{size}");
+}
+
+#[test]
+fn a_widening_that_brings_nothing_is_undone() {
+    let mut policy = WindowPolicy::new(16, MAX);
+    // The server is saturated: every widening only lengthens the round trip.
+    let at = |size: usize| busy(size, Duration::from_secs_f64(size as f64 / 1500.0), 600 * MS);
+    let widened = policy.observe(at(16), f64::INFINITY).unwrap();
+    assert_eq!(widened, Decision { size: 32, reason: Reason::Widened });
+    let undone = policy.observe(at(32), f64::INFINITY).unwrap();
+    assert_eq!(undone, Decision { size: 16, reason: Reason::NoGain });
+    // It holds for a while, then probes again.
+    let mut probes = 0;
+    for _ in 0..100 {
+        probes += usize::from(policy.observe(at(policy.size()), f64::INFINITY).is_some());
+    }
+    assert!((4..=20).contains(&probes), "{probes} probes in a minute");
+    assert!(policy.size() <= 24, "probes after the first are by half, not double");
+}
+
+#[test]
+fn throttling_errors_and_rising_latency_narrow_it_at_once() {
+    let mut policy = WindowPolicy::new(64, MAX);
+    let quiet = busy(64, 20 * MS, 600 * MS);
+    policy.observe(quiet, f64::INFINITY);
+    let size = policy.size();
+    let throttled = Interval { throttled: 3, elapsed: 10 * MS, ..busy(size, 20 * MS, 10 * MS) };
+    assert_eq!(policy.observe(throttled, f64::INFINITY).unwrap().reason, Reason::Throttled);
+    assert_eq!(policy.size(), size * 3 / 4);
+    let errors = Interval { errors: 1, ..busy(policy.size(), 20 * MS, 10 * MS) };
+    assert_eq!(policy.observe(errors, f64::INFINITY).unwrap().reason, Reason::Errors);
+    let slow = busy(policy.size(), 150 * MS, 600 * MS);
+    assert_eq!(policy.observe(slow, f64::INFINITY).unwrap().reason, Reason::LatencyRising);
+    for _ in 0..50 {
+        policy.observe(Interval { throttled: 1, ..busy(policy.size(), 20 * MS, 10 * MS) }, f64::INFINITY);
+    }
+    assert_eq!(policy.size(), MIN, "never below the minimum");
+}
+
+#[test]
+fn under_a_rate_limit_throttling_keeps_what_the_lowered_rate_needs() {
+    // 500 requests a second allowed at 20 ms: 10 in flight carry it, however often it throttles.
+    let mut policy = WindowPolicy::new(64, MAX);
+    for _ in 0..50 {
+        policy.observe(Interval { throttled: 1, ..busy(policy.size(), 20 * MS, 600 * MS) }, 500.0);
+    }
+    assert_eq!(policy.size(), 10);
+}
+
+#[test]
+fn the_window_stays_within_what_the_rate_limiter_lets_through() {
+    // 1,000 requests a second allowed at 100 ms: 100 in flight reach it; 150 with headroom.
+    let mut policy = WindowPolicy::new(START, MAX);
+    for _ in 0..100 {
+        policy.observe(busy(policy.size(), 100 * MS, 600 * MS), 1000.0);
+    }
+    assert!((100..=150).contains(&policy.size()), "{}", policy.size());
+    // The limiter drops to 100/s (the table throttled): the window follows.
+    let decision = policy.observe(busy(policy.size(), 100 * MS, 600 * MS), 100.0).unwrap();
+    assert_eq!(decision, Decision { size: 15, reason: Reason::RateLimit });
+}
+
+#[test]
+fn a_window_nobody_fills_is_left_alone() {
+    let mut policy = WindowPolicy::new(16, MAX);
+    let idle = Interval { full: false, ..busy(8, 50 * MS, 600 * MS) };
+    for _ in 0..20 {
+        assert_eq!(policy.observe(idle, f64::INFINITY), None);
+    }
+    // Nothing answered yet: nothing to decide on.
+    assert_eq!(policy.observe(Interval { elapsed: 600 * MS, ..Interval::default() }, 1.0), None);
+}
+
+#[test]
+fn the_round_trip_after_a_change_is_not_measured() {
+    let mut policy = WindowPolicy::new(16, MAX);
+    assert!(policy.observe(busy(16, 100 * MS, 600 * MS), f64::INFINITY).is_some());
+    // The first 100 ms after the change: answers of the old window, ignored however slow.
+    let ramp = busy(16, 600 * MS, 100 * MS);
+    assert_eq!(policy.observe(ramp, f64::INFINITY), None);
+    assert_eq!(policy.pending, Interval::default());
+}
+
+#[test]
+fn decisions_wait_for_four_round_trips() {
+    let mut policy = WindowPolicy::new(16, MAX);
+    for _ in 0..3 {
+        assert_eq!(policy.observe(busy(16, 150 * MS, 150 * MS), f64::INFINITY), None);
+    }
+    assert!(policy.observe(busy(16, 150 * MS, 150 * MS), f64::INFINITY).is_some());
+}
+
+#[test]
+fn the_maximum_bounds_the_start_and_every_widening() {
+    let mut policy = WindowPolicy::new(500, 40);
+    assert_eq!(policy.size(), 40);
+    for _ in 0..100 {
+        policy.observe(busy(policy.size(), 100 * MS, 600 * MS), f64::INFINITY);
+        assert!(policy.size() <= 40);
+    }
+    // At a pure delay every request in flight counts: a narrower probe loses and is undone.
+    assert!(policy.size() >= 30, "{}", policy.size());
+}
+
+#[test]
+fn a_window_wider_than_the_server_needs_comes_back_down() {
+    // A saturated server: 1,500 requests a second however many are in flight (the rest queue).
+    let at = |size: usize| busy(size, Duration::from_secs_f64(size as f64 / 1500.0), 2000 * MS);
+    let mut policy = WindowPolicy::new(512, MAX);
+    policy.slow_start = false;
+    policy.holding = Some(PROBE_AGAIN);
+    policy.next_probe = Toward::Narrower;
+    let first = policy.observe(at(512), f64::INFINITY).unwrap();
+    assert_eq!(first, Decision { size: 384, reason: Reason::Narrowed });
+    for _ in 0..20 {
+        policy.observe(at(policy.size()), f64::INFINITY);
+    }
+    assert_eq!(policy.size(), MIN, "as much throughput with fewer in flight: narrower it is");
+}
+
+#[test]
+fn a_narrowing_that_loses_throughput_is_undone_and_the_next_probe_is_wider() {
+    // A pure 100 ms delay: each request in flight adds 10 a second.
+    let at = |size: usize| busy(size, 100 * MS, 600 * MS);
+    let mut policy = WindowPolicy::new(256, MAX);
+    (policy.slow_start, policy.holding, policy.next_probe) = (false, Some(PROBE_AGAIN), Toward::Narrower);
+    assert_eq!(policy.observe(at(256), f64::INFINITY).unwrap().size, 192);
+    let undone = policy.observe(at(192), f64::INFINITY).unwrap();
+    assert_eq!(undone, Decision { size: 256, reason: Reason::NarrowerLost });
+    assert_eq!(policy.next_probe, Toward::Wider);
+}
