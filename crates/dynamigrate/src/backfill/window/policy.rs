@@ -8,9 +8,8 @@
 //! 160 items/s); one that is too wide only adds queueing (the round trip grows, the rate does not)
 //! and memory. So the window doubles, then grows by half, while that keeps raising the throughput, nothing
 //! throttles and the round trip stays near the fastest seen; it goes back when a widening brought
-//! no gain, and later tries a quarter narrower, keeping that while the throughput holds; it
-//! narrows on throttling, errors and rising latency, and never exceeds what the rate limiter lets
-//! through at the round trip measured (more would only wait for the limiter).
+//! no gain, narrows on throttling, errors and rising latency, and never exceeds what the rate
+//! limiter lets through at the round trip measured (more would only wait for the limiter).
 
 use std::time::Duration;
 
@@ -51,11 +50,8 @@ const LITTLE_HEADROOM: f64 = 1.5;
 /// it last set at work rather than the change itself, over enough answers to tell a gain from noise.
 const SETTLE: Duration = Duration::from_millis(500);
 const SETTLE_ROUND_TRIPS: u32 = 4;
-/// After a probe failed (a widening that brought nothing, a narrowing that lost), hold this long,
-/// then probe the other way (the table or the scan may have changed since). Probing both ways
-/// keeps the window near the narrowest that carries the throughput: probing only wider let noisy
-/// 5% "gains" ratchet a 12-minute run at +0 ms from 64 to 501 in flight, and its memory with it
-/// (40 MB to 85 MB peak RSS), for no throughput.
+/// After a widening brought nothing, hold this long before trying again (the table or the scan
+/// may have changed since).
 const PROBE_AGAIN: Duration = Duration::from_secs(10);
 
 /// What the writes saw over some time.
@@ -96,11 +92,6 @@ pub enum Reason {
     Widened,
     /// The last widening raised the throughput by less than [`GAIN`]: back to where it was.
     NoGain,
-    /// A probe with fewer in flight: a window wider than the run needs only costs memory and
-    /// queueing, and a noisy gain must not ratchet it up for good.
-    Narrowed,
-    /// The last narrowing lost more than [`GAIN`] of the throughput: back to where it was.
-    NarrowerLost,
     Throttled,
     Errors,
     LatencyRising,
@@ -123,10 +114,8 @@ pub struct WindowPolicy {
     pending: Interval,
     /// The fastest round trip seen (drifting up slowly), in seconds.
     base: Option<f64>,
-    /// The size being tried, to go back from if a widening brought nothing or a narrowing lost.
-    probe: Option<Probe>,
-    /// Which way to probe once the hold is over: the other way from the last probe that failed.
-    next_probe: Toward,
+    /// The size and throughput before the last widening, to go back to if it brought nothing.
+    before_widening: Option<(usize, f64)>,
     /// Time spent holding since a widening brought nothing.
     holding: Option<Duration>,
     slow_start: bool,
@@ -156,8 +145,7 @@ impl WindowPolicy {
             max,
             pending: Interval::default(),
             base: None,
-            probe: None,
-            next_probe: Toward::Wider,
+            before_widening: None,
             holding: None,
             slow_start: true,
             transition: Duration::ZERO,
@@ -230,14 +218,14 @@ impl WindowPolicy {
             // below it after a few throttles). Without a limiter, the window is the only answer.
             let needed = if allowed.is_finite() { (allowed * round_trip).ceil() as usize } else { 0 };
             let reason = if seen.throttled > 0 { Reason::Throttled } else { Reason::Errors };
-            self.probe = None;
+            self.before_widening = None;
             self.holding = Some(Duration::ZERO);
             self.slow_start = false;
             return (narrowed.max(needed.min(self.size)), reason);
         }
         if round_trip > base * LATENCY_TOLERANCE {
             // Requests queue somewhere. Hold before widening again: it would meet the same queue.
-            self.probe = None;
+            self.before_widening = None;
             self.holding = Some(Duration::ZERO);
             self.slow_start = false;
             return (narrowed, Reason::LatencyRising);
@@ -245,21 +233,14 @@ impl WindowPolicy {
         if !seen.full {
             // Something else limits the run (the scan, the limiter, the transform): a wider window
             // would not be used.
-            self.probe = None;
+            self.before_widening = None;
             return (self.size, Reason::Widened);
         }
-        if let Some(probe) = self.probe.take() {
-            match probe.toward {
-                Toward::Wider if throughput < probe.then * GAIN => {
-                    return self.hold_after(probe, Toward::Narrower, Reason::NoGain);
-                }
-                Toward::Narrower if throughput < probe.then / GAIN => {
-                    return self.hold_after(probe, Toward::Wider, Reason::NarrowerLost);
-                }
-                // As much with fewer in flight: try fewer still, against the same reference, so
-                // that small losses cannot add up step by step.
-                Toward::Narrower => return self.probe_narrower(probe.then),
-                Toward::Wider => {}
+        if let Some((before, then)) = self.before_widening.take() {
+            if throughput < then * GAIN {
+                self.holding = Some(Duration::ZERO);
+                self.slow_start = false;
+                return (before, Reason::NoGain);
             }
         }
         if let Some(held) = self.holding {
@@ -268,49 +249,11 @@ impl WindowPolicy {
                 return (self.size, Reason::Widened);
             }
             self.holding = None;
-            if self.next_probe == Toward::Narrower {
-                return self.probe_narrower(throughput);
-            }
         }
-        self.probe = Some(Probe { from: self.size, then: throughput, toward: Toward::Wider });
+        self.before_widening = Some((self.size, throughput));
         let growth = if self.slow_start { SLOW_START_GROWTH } else { GROWTH };
         (((self.size as f64 * growth) as usize).max(self.size + 1), Reason::Widened)
     }
-
-    /// Goes back to where `probe` started, holds, and probes `next` the next time.
-    fn hold_after(&mut self, probe: Probe, next: Toward, reason: Reason) -> (usize, Reason) {
-        self.holding = Some(Duration::ZERO);
-        self.slow_start = false;
-        self.next_probe = next;
-        (probe.from, reason)
-    }
-
-    /// Tries a quarter fewer in flight, to keep if `then` (the throughput before) still holds.
-    fn probe_narrower(&mut self, then: f64) -> (usize, Reason) {
-        let narrower = ((self.size as f64 * NARROW) as usize).max(MIN);
-        if narrower == self.size {
-            self.holding = Some(Duration::ZERO);
-            self.next_probe = Toward::Wider;
-            return (self.size, Reason::Widened);
-        }
-        self.probe = Some(Probe { from: self.size, then, toward: Toward::Narrower });
-        (narrower, Reason::Narrowed)
-    }
-}
-
-/// Which way a probe went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Toward {
-    Wider,
-    Narrower,
-}
-
-/// A window size being tried: where it came from and the throughput there.
-#[derive(Debug, Clone, Copy)]
-struct Probe {
-    from: usize,
-    then: f64,
-    toward: Toward,
 }
 
 #[cfg(test)]

@@ -21,10 +21,9 @@ fn at_a_long_round_trip_the_window_widens_until_the_server_is_the_limit() {
         let rtt = delay.max(size / capacity);
         policy.observe(busy(policy.size(), Duration::from_secs_f64(rtt), 600 * MS), f64::INFINITY);
     }
-    // 200 in flight carry 2,000/s at 100 ms; a little more is queueing, never much more, and
-    // a little less keeps within a `GAIN` of it.
+    // 200 in flight carry 2,000/s at 100 ms; a little more is queueing, never much more.
     let size = policy.size();
-    assert!((190..=450).contains(&size), "{size}");
+    assert!((200..=450).contains(&size), "{size}");
 }
 
 #[test]
@@ -121,38 +120,8 @@ fn decisions_wait_for_four_round_trips() {
 fn the_maximum_bounds_the_start_and_every_widening() {
     let mut policy = WindowPolicy::new(500, 40);
     assert_eq!(policy.size(), 40);
-    for _ in 0..100 {
-        policy.observe(busy(policy.size(), 100 * MS, 600 * MS), f64::INFINITY);
-        assert!(policy.size() <= 40);
-    }
-    // At a pure delay every request in flight counts: a narrower probe loses and is undone.
-    assert!(policy.size() >= 30, "{}", policy.size());
-}
-
-#[test]
-fn a_window_wider_than_the_server_needs_comes_back_down() {
-    // A saturated server: 1,500 requests a second however many are in flight (the rest queue).
-    let at = |size: usize| busy(size, Duration::from_secs_f64(size as f64 / 1500.0), 2000 * MS);
-    let mut policy = WindowPolicy::new(512, MAX);
-    policy.slow_start = false;
-    policy.holding = Some(PROBE_AGAIN);
-    policy.next_probe = Toward::Narrower;
-    let first = policy.observe(at(512), f64::INFINITY).unwrap();
-    assert_eq!(first, Decision { size: 384, reason: Reason::Narrowed });
     for _ in 0..20 {
-        policy.observe(at(policy.size()), f64::INFINITY);
+        policy.observe(busy(policy.size(), 100 * MS, 600 * MS), f64::INFINITY);
     }
-    assert_eq!(policy.size(), MIN, "as much throughput with fewer in flight: narrower it is");
-}
-
-#[test]
-fn a_narrowing_that_loses_throughput_is_undone_and_the_next_probe_is_wider() {
-    // A pure 100 ms delay: each request in flight adds 10 a second.
-    let at = |size: usize| busy(size, 100 * MS, 600 * MS);
-    let mut policy = WindowPolicy::new(256, MAX);
-    (policy.slow_start, policy.holding, policy.next_probe) = (false, Some(PROBE_AGAIN), Toward::Narrower);
-    assert_eq!(policy.observe(at(256), f64::INFINITY).unwrap().size, 192);
-    let undone = policy.observe(at(192), f64::INFINITY).unwrap();
-    assert_eq!(undone, Decision { size: 256, reason: Reason::NarrowerLost });
-    assert_eq!(policy.next_probe, Toward::Wider);
+    assert_eq!(policy.size(), 40);
 }
