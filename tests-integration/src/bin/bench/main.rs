@@ -189,10 +189,16 @@ fn median(runs: &[serde_json::Value]) -> serde_json::Value {
 }
 
 /// The median (the upper one of an even count).
+/// The median; of an even count, the mean of the two middle values (taking the upper one flattered
+/// whichever side a two-round ratio favoured).
 fn middle(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 0 => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+        n => sorted[n / 2],
+    }
 }
 
 /// Runs one variant in its own process; `via` is the proxy endpoint it talks to, if any.
