@@ -20,14 +20,14 @@ pub use policy::{Interval, MAX as MAX_WINDOW, START as START_WINDOW};
 pub(crate) use steer::Steering;
 
 /// What the requests in flight may hold, roughly: the window is at most this divided by what one
-/// request holds, so a table of 400 KB items does not keep hundreds of megabytes in flight, and a
-/// run's peak RSS stays near 64 MB whatever its window does.
+/// request holds, so a table of 400 KB items does not keep hundreds of megabytes in flight, and
+/// a window that noise keeps widening cannot take a run's memory with it.
 pub const IN_FLIGHT_BYTES: u64 = 24 << 20;
 /// What a request in flight holds besides its items: its connection's buffers, the signed request,
 /// the answer being read, and what the allocator keeps around them over a long run. Measured in a
-/// 1,000,000-item run whose window climbed from ~80 to 501: peak RSS went from 40 MB to 85 MB,
-/// about 106 KB a request (a 30,000-item run had shown about 50 KB: the difference is the
-/// allocator's, and it is what a long run pays).
+/// 1,000,000-item run whose window climbed from ~80 to 501: peak RSS went from 39 MiB to 83 MiB,
+/// about 105 KiB a request (a 30,000-item run had shown about 50 KB: what a long run adds,
+/// the allocator's share or otherwise, is not told apart yet, and it is what a long run pays).
 pub const REQUEST_BYTES: u64 = 96 << 10;
 
 /// The widest window `item_bytes`-sized items allow, `items_per_request` to a request.
