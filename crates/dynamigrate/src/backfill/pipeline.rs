@@ -81,6 +81,10 @@ impl Pipeline {
         let mut saving = Saving::default();
         let mut settling = VecDeque::new();
         let result = self.pages(checkpoint, sink, &mut settling, &mut saving).await;
+        if result.is_err() {
+            // The other segments stop taking pages now, not once this one's pages have finished.
+            self.stop.cancel();
+        }
         // Whatever happened, no write of this segment outlives it (pages left unsettled after an
         // error or a stop are waited for, not checkpointed), and no checkpoint is left half-written.
         for page in settling {

@@ -125,3 +125,16 @@ fn the_maximum_bounds_the_start_and_every_widening() {
     }
     assert_eq!(policy.size(), 40);
 }
+
+#[test]
+fn each_judgement_is_told_once_for_the_log() {
+    let mut policy = WindowPolicy::new(16, MAX);
+    assert_eq!(policy.observe(busy(16, 100 * MS, 200 * MS), f64::INFINITY), None);
+    assert_eq!(policy.take_judged(), None, "not settled yet: nothing judged");
+    policy.observe(busy(16, 100 * MS, 400 * MS), f64::INFINITY);
+    let judged = policy.take_judged().expect("a judgement");
+    assert_eq!((judged.size, judged.full), (16, true));
+    assert!((judged.round_trip.as_secs_f64() - 0.1).abs() < 1e-6, "{judged:?}");
+    assert!((judged.throughput - 160.0).abs() < 1.0, "{judged:?}");
+    assert_eq!(policy.take_judged(), None);
+}
