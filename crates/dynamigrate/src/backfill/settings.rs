@@ -95,7 +95,7 @@ pub const SEGMENTS_AT_ONCE: usize = 16;
 /// Items per scan page. A full 1 MB page of small items holds over 10,000 of them, several times
 /// that size once parsed, and each scanning segment holds three pages (two written, one read ahead):
 /// 1,000 keeps a backfill's memory in tens of megabytes whatever the item size (large items end
-/// their page at 1 MB first), and bounds what a resumed run looks at twice to 1,000 items a segment.
+/// their page at 1 MB first), and bounds what a resumed run looks at twice to three pages a segment.
 /// Reads cost the same: capacity is charged by size, not by request.
 pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 pub const DEFAULT_MAX_FAILURES: u64 = 100;

@@ -188,7 +188,6 @@ fn median(runs: &[serde_json::Value]) -> serde_json::Value {
     serde_json::Value::Object(out)
 }
 
-/// The median (the upper one of an even count).
 /// The median; of an even count, the mean of the two middle values (taking the upper one flattered
 /// whichever side a two-round ratio favoured).
 fn middle(values: &[f64]) -> f64 {
