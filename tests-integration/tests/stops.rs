@@ -2,6 +2,7 @@
 //! SIGKILL and SIGINT, each followed by a run that resumes from the checkpoints, and checkpoints
 //! that follow page order when a later page settles first.
 
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -182,14 +183,14 @@ async fn an_in_process_transform_that_panics_fails_only_its_item() {
 /// A sink whose first page waits until its second page has settled, then stops part-way, as a
 /// writer cut short by Ctrl-C does.
 struct SlowFirstPage {
-    pages: std::sync::atomic::AtomicUsize,
+    pages: AtomicUsize,
     second_settled: tokio::sync::Notify,
 }
 
 #[dynamigrate::async_trait]
 impl PageSink for SlowFirstPage {
     async fn page(&self, items: Vec<Item>, tally: &Arc<Tally>) {
-        match self.pages.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+        match self.pages.fetch_add(1, SeqCst) {
             0 => {
                 self.second_settled.notified().await;
                 tally.record(Verdict::Skipped, items.len() as u64 / 2);
@@ -222,7 +223,7 @@ async fn a_page_that_settles_before_an_earlier_one_never_moves_the_checkpoint_pa
     let report = dynamigrate::backfill::pass(&spec, sink.clone(), &scope, Some(store.clone())).await.unwrap();
 
     assert!(!report.completed, "{report:?}");
-    assert_eq!(sink.pages.load(std::sync::atomic::Ordering::SeqCst), 2, "no page handed after the cut");
+    assert_eq!(sink.pages.load(SeqCst), 2, "no page handed after the cut");
     let saved = store.load().await.unwrap();
     assert!(
         saved.iter().all(|c| c.last_key.is_none() && !c.done && c.counts.processed == 0),

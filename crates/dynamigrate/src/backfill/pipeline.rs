@@ -117,11 +117,10 @@ impl Pipeline {
                 next = Some(self.fetch(Checkpoint { last_key: Some(key.clone()), ..checkpoint.clone() }));
             }
             settling.push_back(self.hand(page, sink));
-            while settling.len() >= depth || (next.is_none() && !settling.is_empty()) {
-                let Some(oldest) = settling.pop_front() else { break };
-                if !self.settle(oldest, &mut checkpoint, saving).await? {
-                    return Ok(());
-                }
+            // Without a next page (the last, or a pause to come), everything handed settles first.
+            let keep = if next.is_some() { depth - 1 } else { 0 };
+            if !self.settle_down_to(keep, settling, &mut checkpoint, saving).await? {
+                return Ok(());
             }
             if checkpoint.done {
                 self.meter.segments_done.fetch_add(1, Relaxed);
@@ -136,12 +135,25 @@ impl Pipeline {
             }
         }
         // Stopping: what was handed settles (the writers cut it short) and is saved as far as it got.
-        while let Some(oldest) = settling.pop_front() {
-            if !self.settle(oldest, &mut checkpoint, saving).await? {
-                break;
+        self.settle_down_to(0, settling, &mut checkpoint, saving).await.map(|_| ())
+    }
+
+    /// Settles the oldest pages handed until `keep` remain; false if one was cut short (the
+    /// checkpoint then stays before it, and the pages after it are not saved).
+    async fn settle_down_to(
+        &self,
+        keep: usize,
+        settling: &mut VecDeque<Handed>,
+        checkpoint: &mut Checkpoint,
+        saving: &mut Saving,
+    ) -> Result<bool, Error> {
+        while settling.len() > keep {
+            let Some(oldest) = settling.pop_front() else { break };
+            if !self.settle(oldest, checkpoint, saving).await? {
+                return Ok(false);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Hands a page to the sink in a task of its own, so the segment can hand it the next page
