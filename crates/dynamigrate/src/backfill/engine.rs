@@ -228,17 +228,21 @@ impl Prepared {
         let started = Instant::now();
         let settings = &spec.settings;
         settings.validate()?;
-        let shape = describe(&scope.client, &spec.table).await?;
+        // The table and the checkpoints are read together: two round trips in line before the
+        // first scan would be 200 ms at a 100 ms round trip.
+        let load = async {
+            match &checkpoints {
+                Some(store) => store.load().await,
+                None => Ok(Vec::new()),
+            }
+        };
+        let (shape, existing) = tokio::join!(describe(&scope.client, &spec.table), load);
+        let (shape, existing) = (shape?, existing?);
+        if let Some(store) = &checkpoints {
+            store.check_positions(&existing, &shape.key_names)?;
+        }
         let page_size = settings.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
         let scan = ScanRequest::build(&spec.table, &spec.selection, &shape.key_names, page_size)?;
-        let existing = match &checkpoints {
-            Some(store) => {
-                let existing = store.load().await?;
-                store.check_positions(&existing, &shape.key_names)?;
-                existing
-            }
-            None => Vec::new(),
-        };
         let plan = match sample {
             Some(percent) => SegmentPlan::sample(shape.item_count, percent),
             None => SegmentPlan::new(existing, settings.segments, shape.size_bytes),

@@ -212,21 +212,32 @@ impl CheckpointStore {
         Ok(item)
     }
 
-    /// Deletes the checkpoints once the backfill has finished, so a later run starts afresh.
+    /// Deletes the checkpoints once the backfill has finished, so a later run starts afresh: a few
+    /// segments to a transaction, as one delete each would cost a round trip a segment at the end of
+    /// every run.
     pub async fn clear(&self, segments: impl IntoIterator<Item = u32>) -> Result<(), Error> {
-        for segment in segments {
-            let key = ItemKey::checkpoint(&self.migration, &self.scope, segment);
-            let delete = Delete::builder()
-                .table_name(self.ledger.table())
-                .set_key(Some(key.to_item()))
-                .build()
-                .map_err(Error::request)?;
-            let write = TransactWriteItem::builder().delete(delete).build();
-            self.ledger.fenced_write(vec![write], &self.fence, "clearing a checkpoint").await?;
+        let deletes = segments
+            .into_iter()
+            .map(|segment| {
+                let key = ItemKey::checkpoint(&self.migration, &self.scope, segment);
+                let delete = Delete::builder()
+                    .table_name(self.ledger.table())
+                    .set_key(Some(key.to_item()))
+                    .build()
+                    .map_err(Error::request)?;
+                Ok(TransactWriteItem::builder().delete(delete).build())
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        for chunk in deletes.chunks(DELETES_PER_TRANSACTION) {
+            self.ledger.fenced_write(chunk.to_vec(), &self.fence, "clearing checkpoints").await?;
         }
         Ok(())
     }
 }
+
+/// Deletes in one fenced transaction: 25 items with the fence's check, the limit every DynamoDB
+/// (and DynamoDB Local) has taken, where newer ones take 100.
+const DELETES_PER_TRANSACTION: usize = 24;
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@ use super::report::{PlannedMigration, RunReport};
 use super::{execute, versions, Runner};
 use crate::attempt::Direction;
 use crate::backfill::BackfillSettings;
+use crate::ledger::LockHolder;
 use crate::Error;
 
 impl Runner {
@@ -11,10 +12,10 @@ impl Runner {
         &self,
         table: &str,
         direction: Direction,
-        plan: &[PlannedMigration],
+        (plan, lock): (&[PlannedMigration], Option<&LockHolder>),
         settings: &BackfillSettings,
     ) -> Result<RunReport, Error> {
-        if let Some(holder) = self.lock().holder().await?.filter(|h| !h.is_expired()) {
+        if let Some(holder) = lock.filter(|h| !h.is_expired()) {
             tracing::warn!("{holder} is running migrations now; this dry run may be out of date");
         }
         let mut report = self.report(table, direction, true);

@@ -7,6 +7,7 @@ mod options;
 mod record;
 mod report;
 mod safety;
+mod status;
 mod versions;
 
 use std::sync::Arc;
@@ -32,11 +33,13 @@ use crate::plan::{PlanError, Status};
 use crate::Error;
 use execute::execute;
 use record::{ended_before, next_attempt, settle};
+use status::busy;
 
-/// Whether another runner holds the lock now: its work may change the plan, so nothing to do yet is
-/// not nothing to do (the run waits for the lock, or reports who holds it).
-fn busy(status: &StatusReport) -> bool {
-    status.lock.as_ref().is_some_and(|holder| !holder.is_expired())
+/// What the plan found of the history table: a run creates it only when it was missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum History {
+    Verified,
+    Missing,
 }
 
 /// One locked run: where history goes, which table and direction, how to stop, what backfills get.
@@ -114,48 +117,6 @@ impl Runner {
         LeaseLock::new(self.ledger(), self.identity.clone(), &self.config.stage, self.config.lease)
     }
 
-    pub async fn status(&self) -> Result<StatusReport, Error> {
-        let ledger = self.ledger();
-        let history_table_exists = ledger.verify().await?;
-        let lock = if history_table_exists { self.lock().holder().await? } else { None };
-        let latest = ledger.latest_attempts().await?;
-        let live_run = lock.as_ref().filter(|h| !h.is_expired()).map(|h| h.run_id.as_str());
-        let status = Status::derive(&self.migrations.summaries(), &latest, live_run);
-        let censuses = if history_table_exists { self.censuses().await? } else { Vec::new() };
-        let pitr = self.pitr_lines().await;
-        Ok(StatusReport {
-            stage: self.config.stage.clone(),
-            history_table: self.config.history_table.clone(),
-            history_table_exists,
-            lock,
-            status,
-            censuses,
-            pitr,
-        })
-    }
-
-    /// What `run` would apply now (read-only; the real run plans again under the lock).
-    pub async fn plan_up(&self, options: &RunOptions) -> Result<Vec<PlannedMigration>, Error> {
-        let status = self.status().await?.status;
-        let ids = status.plan_up(options.to.as_ref(), options.ignore_missing, options.allow_modified)?;
-        Ok(self.describe(&ids))
-    }
-
-    /// What `down` would revert now (read-only).
-    pub async fn plan_down(&self, options: &DownOptions) -> Result<Vec<PlannedMigration>, Error> {
-        let status = self.status().await?.status;
-        Ok(self.describe(&status.plan_down(&options.target)?))
-    }
-
-    fn describe(&self, ids: &[MigrationId]) -> Vec<PlannedMigration> {
-        ids.iter()
-            .map(|id| PlannedMigration {
-                id: id.clone(),
-                description: self.migrations.get(id).map(|m| m.description().to_string()).unwrap_or_default(),
-            })
-            .collect()
-    }
-
     pub async fn run(&self, options: &RunOptions) -> Result<RunReport, Error> {
         let plan =
             |status: &Status| status.plan_up(options.to.as_ref(), options.ignore_missing, options.allow_modified);
@@ -177,18 +138,20 @@ impl Runner {
         settings: &BackfillSettings,
         plan: impl Fn(&Status) -> Result<Vec<MigrationId>, PlanError>,
     ) -> Result<RunReport, Error> {
-        let table = self.target_table().await?;
-        let status = self.status().await?;
+        // Independent reads, so together: at a 100 ms round trip each one in line costs 100 ms.
+        let (table, status) = tokio::join!(self.target_table(), self.history_status());
+        let (table, status) = (table?, status?);
         let planned = self.describe(&plan(&status.status)?);
         if dry_run {
-            return self.dry_run(&table, direction, &planned, settings).await;
+            return self.dry_run(&table, direction, (&planned, status.lock.as_ref()), settings).await;
         }
         if planned.is_empty() && !busy(&status) {
             return Ok(self.report(&table, direction, false));
         }
         let ids: Vec<MigrationId> = planned.iter().map(|p| p.id.clone()).collect();
         self.check_pitr(&ids).await?;
-        self.run_locked(&table, direction, wait, settings, plan).await
+        let history = if status.history_table_exists { History::Verified } else { History::Missing };
+        self.run_locked((&table, history), direction, wait, settings, plan).await
     }
 
     pub async fn unlock(&self, force: bool) -> Result<UnlockOutcome, Error> {
@@ -209,14 +172,16 @@ impl Runner {
 
     async fn run_locked(
         &self,
-        table: &str,
+        (table, history): (&str, History),
         direction: Direction,
         wait: Duration,
         settings: &BackfillSettings,
         plan: impl Fn(&Status) -> Result<Vec<MigrationId>, PlanError>,
     ) -> Result<RunReport, Error> {
         let ledger = self.ledger();
-        ledger.ensure_table().await?;
+        if history == History::Missing {
+            ledger.ensure_table().await?;
+        }
         let token = self.shutdown.child_token();
         let command = match direction {
             Direction::Up => "run",
