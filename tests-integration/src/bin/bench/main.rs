@@ -20,6 +20,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use dynamigrate::backfill::RateMode;
 use dynamigrate::{RunOptions, WriteMode};
+// Linked for its global allocator (jemalloc), which the `dynamigrate` binary runs on: every variant,
+// the hand-written loops included, is measured on the allocator the product ships with.
+use dynamigrate_cli as _;
 use dynamigrate_tests::fixtures::AddMetadata;
 use dynamigrate_tests::proxy::{FaultProxy, Faults};
 use dynamigrate_tests::{client, create_table, endpoint, put_items, seed_items, unique_name, World};
