@@ -333,3 +333,18 @@ async fn a_counting_pass_reads_through_the_same_pipeline_and_writes_nothing() {
     assert_same(&snapshot(&world.client, &world.table).await, &before, "table");
     assert_same(&snapshot(&world.client, &world.history).await, &None, "no history");
 }
+
+/// Finished checkpoints are deleted a transaction at a time, 24 segments to one: a run over more
+/// segments than that leaves none behind, and every item is migrated.
+#[tokio::test]
+async fn a_finished_backfill_over_more_segments_than_one_transaction_clears_every_checkpoint() {
+    let world = World::new().await;
+    put_items(&world.client, &world.table, seed_items(300)).await;
+    let ran = world.run_with(&["run", "--segments", "30", "--json"], &[("FIXTURE_BACKFILL", "1")]).await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let report: serde_json::Value = serde_json::from_str(&ran.stdout).expect("the run's JSON report");
+    assert_eq!(report["migrations"][0]["backfills"][0]["segments"], 30, "{report}");
+    let items = scan_all(&world.client, &world.table).await;
+    assert_eq!(items.iter().filter(|i| is_migrated(i)).count(), 300);
+    assert!(world.checkpoints().await.is_empty(), "30 segments' checkpoints, cleared in two transactions");
+}

@@ -24,7 +24,7 @@
 /// A backfill runs for hours, and with glibc's malloc its memory crept at a fixed window: the live
 /// heap stayed near 16 MB (heaptrack) while glibc's per-thread arenas grew about 1 MB a minute
 /// (a 300,000-item run, pinned at 253 writes in flight: 42 → 62 MB and rising; `malloc_trim` gave
-/// back 3 MB; with jemalloc 38 → 50 MB in the first 30 s, then flat between 49 and 54 MB). The
+/// back 3 MB; with jemalloc 38 → 50 MB in the first 30 s, then flat between 49 and 56 MB). The
 /// measurements are in docs/benchmarks.md.
 #[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]

@@ -235,8 +235,8 @@ impl CheckpointStore {
     }
 }
 
-/// Deletes in one fenced transaction: 25 items with the fence's check, the limit every DynamoDB
-/// (and DynamoDB Local) has taken, where newer ones take 100.
+/// Deletes in one fenced transaction: with the fence's check, 25 items, which every DynamoDB and
+/// DynamoDB Local accept in one transaction (newer ones accept 100).
 const DELETES_PER_TRANSACTION: usize = 24;
 
 #[cfg(test)]
