@@ -16,11 +16,11 @@ pub(super) fn busy(status: &StatusReport) -> bool {
 
 impl Runner {
     pub async fn status(&self) -> Result<StatusReport, Error> {
-        let (report, pitr) = tokio::join!(self.history_status(), self.pitr_lines());
+        // The censuses' read is empty on an absent history, so it need not wait for the check;
+        // the history's own error, if any, is the one reported.
+        let (report, censuses, pitr) = tokio::join!(self.history_status(), self.censuses(), self.pitr_lines());
         let mut report = report?;
-        if report.history_table_exists {
-            report.censuses = self.censuses().await?;
-        }
+        report.censuses = censuses?;
         report.pitr = pitr;
         Ok(report)
     }
