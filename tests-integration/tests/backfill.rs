@@ -2,11 +2,13 @@
 //! concurrent writers, conflicts, whole-item puts, and a read-only pass through the same pipeline.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-use dynamigrate::backfill::{BackfillSpec, Change, CountingSink, Item, Scope};
+use dynamigrate::backfill::{BackfillSpec, Change, CountingSink, Item, PageSink, Scope, Tally, Verdict, PAGES_HELD};
 use dynamigrate::WriteMode;
 use dynamigrate_tests::backfills::{migration, num, run, write_now, Configure};
 use dynamigrate_tests::fixtures::{is_migrated, upgrade};
@@ -332,6 +334,44 @@ async fn a_counting_pass_reads_through_the_same_pipeline_and_writes_nothing() {
     assert_eq!(seen.absent, 500);
     assert_same(&snapshot(&world.client, &world.table).await, &before, "table");
     assert_same(&snapshot(&world.client, &world.history).await, &None, "no history");
+}
+
+/// A sink that takes its time over each page and notes the most pages it held at once.
+#[derive(Default)]
+struct SlowPages {
+    holding: AtomicUsize,
+    most: AtomicUsize,
+}
+
+#[dynamigrate::async_trait]
+impl PageSink for SlowPages {
+    async fn page(&self, items: Vec<Item>, tally: &Arc<Tally>) {
+        let now = self.holding.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        tally.record(Verdict::Skipped, items.len() as u64);
+        self.holding.fetch_sub(1, SeqCst);
+    }
+}
+
+/// What a pass keeps in memory is bounded by pages, not by segments: 32 segments (16 scanned at
+/// once, each writing two pages and reading a third ahead) still hold at most `PAGES_HELD` pages,
+/// and every item is seen once.
+#[tokio::test]
+async fn a_pass_over_many_segments_holds_no_more_pages_than_its_budget() {
+    let world = World::new().await;
+    put_items(&world.client, &world.table, seed_items(600)).await;
+    let mut spec = BackfillSpec::new(&world.table);
+    spec.settings.segments = Some(32);
+    spec.settings.page_size = Some(4);
+    let sink = Arc::new(SlowPages::default());
+    let report = dynamigrate::backfill::pass(&spec, sink.clone(), &Scope::new(world.client.clone()), None)
+        .await
+        .expect("a read-only pass");
+    assert!(report.completed && report.segments == 32, "{report:?}");
+    assert_eq!(report.counts.processed, 600);
+    let most = sink.most.load(SeqCst);
+    assert!(most <= PAGES_HELD && most > PAGES_HELD / 2, "{most} pages held at once");
 }
 
 /// Finished checkpoints are deleted a transaction at a time, 24 segments to one: a run over more

@@ -105,7 +105,7 @@ pub enum Command {
         /// Estimate from a random PERCENT of the scan segments (0 < PERCENT <= 100) instead of reading every item
         #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
         sample: Option<f64>,
-        /// Parallel scan segments [default: one per GiB of table, 4 to 1000]
+        /// Parallel scan segments [default: one per GiB of table, 16 to 1000]
         #[arg(long, value_name = "N")]
         segments: Option<u32>,
         /// Read-capacity limit for the scan, in RCU per second

@@ -7,9 +7,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
+use tokio::sync::Semaphore;
+
 use super::failures::FailureLog;
 use super::meter::Meter;
-use super::pipeline::Pipeline;
+use super::pipeline::{Pipeline, PAGES_HELD};
 use super::progress::{ReportScope, Reporter, Writes};
 use super::rate::{self, Controller, RateControl, RateMode};
 use super::scan::ScanRequest;
@@ -263,6 +265,7 @@ impl Prepared {
             stop,
             checkpoints,
             page_delay: settings.page_delay(),
+            room: Arc::new(Semaphore::new(PAGES_HELD)),
         });
         let kind = if writes { "backfill" } else { "scan" };
         let workers = SEGMENTS_AT_ONCE;

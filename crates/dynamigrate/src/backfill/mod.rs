@@ -60,6 +60,7 @@ pub use builder::Backfill;
 pub(crate) use builder::BackfillEnv;
 pub use change::{Change, Expressions, Guard};
 pub use engine::{pass, run, sample};
+pub use pipeline::PAGES_HELD;
 pub use rate::{RateLimits, RateMode};
 pub use settings::{
     choose_segments, BackfillSettings, WriteMode, DEFAULT_MAX_FAILURES, DEFAULT_PAGE_SIZE, SEGMENTS_AT_ONCE,

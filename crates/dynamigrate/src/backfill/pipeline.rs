@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +29,14 @@ use crate::Error;
 /// order, each saved once every write of its page is answered.
 const PAGES_AT_ONCE: usize = 2;
 
+/// Pages a pass holds at once across all its segments: being read, read ahead, or being written.
+/// This, not the number of segments, bounds what the scan keeps in memory (a 1,000-item page of
+/// small items is about 1 MB once parsed): without it a table of 16 GiB or more, scanned 16
+/// segments at once with three pages each, would hold 48. Twelve is what four segments held before,
+/// far more items than the widest window writes at once; a page's room is given back as soon as
+/// its last write is answered.
+pub const PAGES_HELD: usize = 12;
+
 /// What every segment worker of one pass shares.
 pub(crate) struct Pipeline {
     pub client: Client,
@@ -39,6 +48,8 @@ pub(crate) struct Pipeline {
     /// Where positions are saved; None in a dry run and for passes that need no resume.
     pub checkpoints: Option<CheckpointStore>,
     pub page_delay: Duration,
+    /// Room for [`PAGES_HELD`] pages, shared by every segment of the pass.
+    pub room: Arc<Semaphore>,
 }
 
 impl Pipeline {
@@ -113,7 +124,7 @@ impl Pipeline {
             let Some(page) = fetching.await.map_err(|e| worker_died(e, &self.stop))?? else { break };
             // Read the following page while this one is handled: the scan's latency hides behind
             // the writes.
-            if let (Some(key), true) = (&page.last_key, self.page_delay.is_zero()) {
+            if let (Some(key), true) = (&page.0.last_key, self.page_delay.is_zero()) {
                 next = Some(self.fetch(Checkpoint { last_key: Some(key.clone()), ..checkpoint.clone() }));
             }
             settling.push_back(self.hand(page, sink));
@@ -158,7 +169,7 @@ impl Pipeline {
 
     /// Hands a page to the sink in a task of its own, so the segment can hand it the next page
     /// before this one's last writes are answered.
-    fn hand(&self, page: Page, sink: &Arc<dyn PageSink>) -> Handed {
+    fn hand(&self, (page, room): (Page, OwnedSemaphorePermit), sink: &Arc<dyn PageSink>) -> Handed {
         self.meter.scanned.fetch_add(page.scanned, Relaxed);
         self.meter.filtered_out.fetch_add(page.scanned.saturating_sub(page.items.len() as u64), Relaxed);
         let (sink, tally) = (sink.clone(), Tally::new(self.meter.clone()));
@@ -166,6 +177,8 @@ impl Pipeline {
         let items = page.items;
         let task = tokio::spawn(async move {
             sink.page(items, &tally).await;
+            // The page's items are gone: its room is free for another segment's read.
+            drop(room);
             tally.counts()
         });
         Handed { task, handed, scanned: page.scanned, last_key: page.last_key }
@@ -200,16 +213,21 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Reads one page of a segment in its own task, paced by the read-capacity limiter; None when
-    /// the run stops first.
-    fn fetch(self: &Arc<Self>, at: Checkpoint) -> JoinHandle<Result<Option<Page>, Error>> {
+    /// Reads one page of a segment in its own task, once the pass has room for it and paced by the
+    /// read-capacity limiter; None when the run stops first. The page comes with its room.
+    fn fetch(self: &Arc<Self>, at: Checkpoint) -> JoinHandle<Result<Option<(Page, OwnedSemaphorePermit)>, Error>> {
         let pipeline = self.clone();
         tokio::spawn(async move {
+            let room = tokio::select! {
+                room = pipeline.room.clone().acquire_owned() => room,
+                () = pipeline.stop.cancelled() => return Ok(None),
+            };
+            let Ok(room) = room else { return Ok(None) };
             let Some(reserved) = pipeline.rate.read().await else { return Ok(None) };
             match pipeline.scan.page(&pipeline.client, &at, &pipeline.stop).await {
                 Ok(page) => {
                     pipeline.rate.was_read(reserved, page.read_units);
-                    Ok(Some(page))
+                    Ok(Some((page, room)))
                 }
                 // A wait for a throttled page cut short by the stop is the stop, not a failure.
                 Err(_) if pipeline.stop.is_cancelled() => Ok(None),

@@ -105,7 +105,7 @@ mod tests {
         let plan = SegmentPlan::new(Vec::new(), Some(7), 0);
         assert_eq!((plan.total, plan.resumed, plan.done_before), (7, false, 0));
         assert_eq!(plan.pending().iter().map(|c| c.segment).collect::<Vec<_>>(), (0..7).collect::<Vec<_>>());
-        assert_eq!(SegmentPlan::new(Vec::new(), None, 0).total, 4, "at least 4 segments");
+        assert_eq!(SegmentPlan::new(Vec::new(), None, 0).total, 16, "at least 16 segments");
     }
 
     #[test]

@@ -45,7 +45,7 @@ impl std::str::FromStr for WriteMode {
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 #[cfg_attr(feature = "clap", command(next_help_heading = "Backfill options"))]
 pub struct BackfillSettings {
-    /// Parallel scan segments [default: one per GiB of table, 4 to 1000]
+    /// Parallel scan segments [default: one per GiB of table, 16 to 1000]
     #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub segments: Option<u32>,
     /// Write requests in flight at once, across all segments; pins the window, which otherwise
@@ -88,9 +88,9 @@ pub struct BackfillSettings {
     pub max_conflict_retries: Option<u32>,
 }
 
-/// Segments scanned at once. Each holds up to three pages (two being written, one read ahead), so
-/// this bounds the scan's memory (a page is at most 1 MB on the wire); 16 segments keep far more
-/// items ready than the widest window writes, at any round trip.
+/// Segments scanned at once. Each has up to three pages (two being written, one read ahead) within
+/// the pass's budget of pages (`PAGES_HELD`), which is what bounds the scan's memory; 16 segments
+/// keep far more items ready than the widest window writes, at any round trip.
 pub const SEGMENTS_AT_ONCE: usize = 16;
 /// Items per scan page. A full 1 MB page of small items holds over 10,000 of them, several times
 /// that size once parsed, and each scanning segment holds three pages (two written, one read ahead):
@@ -176,11 +176,14 @@ impl BackfillSettings {
 
 const GIB: u64 = 1 << 30;
 
-/// Segments for a parallel scan when none are given: one per GiB of table, at least 4 (even a small
-/// table scans faster in parallel) and at most 1,000 (beyond that, per-segment overhead and the
-/// checkpoint count grow for little gain). `TableSizeBytes` is refreshed by AWS about every 6 hours.
+/// Segments for a parallel scan when none are given: one per GiB of table, at least as many as are
+/// scanned at once ([`SEGMENTS_AT_ONCE`]) and at most 1,000 (beyond that, per-segment overhead and
+/// the checkpoint count grow for little gain). Fewer than 16 would leave workers idle for nothing:
+/// what the scan holds in memory is bounded by pages, not segments (`PAGES_HELD`). On DynamoDB
+/// Local more segments also mean shallower pages, which it serves faster (an artefact: on AWS a
+/// page costs the same at any depth). `TableSizeBytes` is refreshed by AWS about every 6 hours.
 pub fn choose_segments(table_size_bytes: u64) -> u32 {
-    table_size_bytes.div_ceil(GIB).clamp(4, 1000) as u32
+    table_size_bytes.div_ceil(GIB).clamp(SEGMENTS_AT_ONCE as u64, 1000) as u32
 }
 
 #[cfg(test)]
@@ -189,9 +192,9 @@ mod tests {
 
     #[test]
     fn segments_grow_with_the_table_within_bounds() {
-        assert_eq!(choose_segments(0), 4);
-        assert_eq!(choose_segments(3 * GIB), 4);
-        assert_eq!(choose_segments(10 * GIB + 1), 11);
+        assert_eq!(choose_segments(0), 16);
+        assert_eq!(choose_segments(3 * GIB), 16);
+        assert_eq!(choose_segments(20 * GIB + 1), 21);
         assert_eq!(choose_segments(5000 * GIB), 1000);
     }
 

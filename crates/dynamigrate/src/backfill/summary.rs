@@ -96,7 +96,7 @@ impl BackfillSummary {
 
 impl fmt::Display for BackfillSummary {
     /// `backfill main: scanned 20000, processed 20000, modified 20000, skipped 0, failed 0,
-    /// conflicts 0, retries 0 (1619 items/s, 4 segments)`
+    /// conflicts 0, retries 0 (1619 items/s, 16 segments)`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.counts;
         let verb = if self.dry_run { "would modify" } else { "modified" };
