@@ -279,8 +279,10 @@ async fn worker(variant: &str, table: &str, options: &Options) {
         "dynamigrate-batch" => ours(table, options, WriteMode::Batch, false).await,
         "vguard-update" => ours(table, options, WriteMode::Update, true).await,
         hand if hand.starts_with("hand-") => {
-            let (mode, window) = hand.trim_start_matches("hand-").split_once('@').expect("hand-MODE@WINDOW");
-            hand::run(table, window.parse().expect("window"), mode == "batch").await
+            let (mode, shape) = hand.trim_start_matches("hand-").split_once('@').expect("hand-MODE@WINDOW[/SEGMENTS]");
+            let (window, segments) = shape.split_once('/').unwrap_or((shape, ""));
+            let segments = segments.parse().unwrap_or(hand::SEGMENTS);
+            hand::run(table, window.parse().expect("window"), segments, mode == "batch").await
         }
         scan if census::VARIANTS.contains(&scan) => census::worker(scan, table, options).await,
         file => {
