@@ -10,6 +10,7 @@ mod safety;
 mod status;
 mod versions;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -151,7 +152,7 @@ impl Runner {
         let ids: Vec<MigrationId> = planned.iter().map(|p| p.id.clone()).collect();
         self.check_pitr(&ids).await?;
         let history = if status.history_table_exists { History::Verified } else { History::Missing };
-        self.run_locked((&table, history), direction, wait, settings, plan).await
+        self.run_locked((&table, history, &ids), direction, wait, settings, plan).await
     }
 
     pub async fn unlock(&self, force: bool) -> Result<UnlockOutcome, Error> {
@@ -170,9 +171,10 @@ impl Runner {
         Ok(table)
     }
 
+    /// `first` is what the plan before the lock found: likely what the plan under it finds too.
     async fn run_locked(
         &self,
-        (table, history): (&str, History),
+        (table, history, first): (&str, History, &[MigrationId]),
         direction: Direction,
         wait: Duration,
         settings: &BackfillSettings,
@@ -190,7 +192,7 @@ impl Runner {
         let lease = self.lock().acquire(command, wait, token.clone()).await?;
         let fence = lease.fence().clone();
         let mut run = LockedRun { ledger: &ledger, fence, table, direction, token, settings, modified: Vec::new() };
-        let result = self.run_planned(&mut run, &plan).await;
+        let result = self.run_planned(&mut run, first, &plan).await;
         let released = lease.release().await;
         let report = result?;
         released?;
@@ -200,10 +202,14 @@ impl Runner {
     async fn run_planned(
         &self,
         run: &mut LockedRun<'_>,
+        first: &[MigrationId],
         plan: &impl Fn(&Status) -> Result<Vec<MigrationId>, PlanError>,
     ) -> Result<RunReport, Error> {
-        // Plan again under the lock: the history may have moved since the caller looked.
-        let latest = run.ledger.latest_attempts().await?;
+        // Plan again under the lock: the history may have moved since the caller looked. The
+        // checkpoints of what the first plan found are read meanwhile (read-only: a round trip
+        // less in line); a result is used only if the new plan still holds its migration.
+        let (latest, mut checked) = tokio::join!(run.ledger.latest_attempts(), check_all(run, first));
+        let latest = latest?;
         let status = Status::derive(&self.migrations.summaries(), &latest, Some(&self.identity.run_id));
         let ids = plan(&status)?;
         run.modified = status.modified();
@@ -213,7 +219,10 @@ impl Runner {
         let numbered = ids.iter().map(|id| Ok((id, next_attempt(&latest, id)?))).collect::<Result<Vec<_>, Error>>()?;
         // Likewise the checkpoints a resume would trust: a bad one is refused before any attempt.
         for id in &ids {
-            run.ledger.check_checkpoints(id, &run.fence).await?;
+            match checked.remove(id) {
+                Some(result) => result?,
+                None => run.ledger.check_checkpoints(id, &run.fence).await?,
+            }
         }
         let mut report = self.report(run.table, run.direction, false);
         for (id, number) in numbered {
@@ -356,4 +365,13 @@ impl Runner {
             migrations: Vec::new(),
         }
     }
+}
+
+/// The checkpoints of each of `ids` checked as a resume would trust them, one result each.
+async fn check_all(run: &LockedRun<'_>, ids: &[MigrationId]) -> HashMap<MigrationId, Result<(), Error>> {
+    let mut checked = HashMap::new();
+    for id in ids {
+        checked.insert(id.clone(), run.ledger.check_checkpoints(id, &run.fence).await);
+    }
+    checked
 }
