@@ -93,7 +93,7 @@ pub struct BackfillSettings {
 /// keep far more items ready than the widest window writes, at any round trip.
 pub const SEGMENTS_AT_ONCE: usize = 16;
 /// Items per scan page. A full 1 MB page of small items holds over 10,000 of them, several times
-/// that size once parsed, and each scanning segment holds three pages (two written, one read ahead):
+/// that size once parsed, and a pass holds up to 12 pages (`PAGES_HELD`, read ahead or being written):
 /// 1,000 keeps a backfill's memory in tens of megabytes whatever the item size (large items end
 /// their page at 1 MB first), and bounds what a resumed run looks at twice to three pages a segment.
 /// Reads cost the same: capacity is charged by size, not by request.
