@@ -7,11 +7,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::Semaphore;
-
 use super::failures::FailureLog;
 use super::meter::Meter;
-use super::pipeline::{Pipeline, PAGES_HELD};
+use super::pipeline::{page_room, Pipeline};
 use super::progress::{ReportScope, Reporter, Writes};
 use super::rate::{self, Controller, RateControl, RateMode};
 use super::scan::ScanRequest;
@@ -265,7 +263,7 @@ impl Prepared {
             stop,
             checkpoints,
             page_delay: settings.page_delay(),
-            room: Arc::new(Semaphore::new(PAGES_HELD)),
+            room: page_room(),
         });
         let kind = if writes { "backfill" } else { "scan" };
         let workers = SEGMENTS_AT_ONCE;

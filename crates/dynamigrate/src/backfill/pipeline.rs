@@ -37,6 +37,11 @@ const PAGES_AT_ONCE: usize = 2;
 /// its last write is answered.
 pub const PAGES_HELD: usize = 12;
 
+/// The room of a new pass: [`PAGES_HELD`] pages, for [`Pipeline::room`].
+pub(crate) fn page_room() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(PAGES_HELD))
+}
+
 /// What every segment worker of one pass shares.
 pub(crate) struct Pipeline {
     pub client: Client,
