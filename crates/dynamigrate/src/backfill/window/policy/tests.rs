@@ -35,12 +35,13 @@ fn a_widening_that_brings_nothing_is_undone() {
     assert_eq!(widened, Decision { size: 32, reason: Reason::Widened });
     let undone = policy.observe(at(32), f64::INFINITY).unwrap();
     assert_eq!(undone, Decision { size: 16, reason: Reason::NoGain });
-    // It holds for a while, then probes again.
+    // It holds for a while (2 s), then probes again: every 3 to 4 s at 600 ms an interval.
     let mut probes = 0;
     for _ in 0..100 {
-        probes += usize::from(policy.observe(at(policy.size()), f64::INFINITY).is_some());
+        let decision = policy.observe(at(policy.size()), f64::INFINITY);
+        probes += usize::from(decision.is_some_and(|d| d.reason == Reason::Widened));
     }
-    assert!((4..=20).contains(&probes), "{probes} probes in a minute");
+    assert!((12..=20).contains(&probes), "{probes} probes in a minute");
     assert!(policy.size() <= 24, "probes after the first are by half, not double");
 }
 
@@ -137,4 +138,44 @@ fn each_judgement_is_told_once_for_the_log() {
     assert!((judged.round_trip.as_secs_f64() - 0.1).abs() < 1e-6, "{judged:?}");
     assert!((judged.throughput - 160.0).abs() < 1.0, "{judged:?}");
     assert_eq!(policy.take_judged(), None);
+}
+
+/// An interval of 600 ms at `size` in flight that served `rate` requests a second.
+fn serving(size: usize, rate: f64) -> Interval {
+    busy(size, Duration::from_secs_f64(size as f64 / rate), 600 * MS)
+}
+
+#[test]
+fn a_probe_is_judged_against_the_whole_hold_not_its_last_interval() {
+    let mut policy = WindowPolicy::new(16, MAX);
+    policy.observe(serving(16, 1000.0), f64::INFINITY);
+    assert_eq!(policy.observe(serving(32, 1000.0), f64::INFINITY).unwrap().reason, Reason::NoGain);
+    // Holding at 16: a steady 1,000/s, then one lucky interval at 1,400/s just before the probe.
+    for _ in 0..4 {
+        assert_eq!(policy.observe(serving(16, 1000.0), f64::INFINITY), None);
+    }
+    let probe = policy.observe(serving(16, 1400.0), f64::INFINITY).unwrap();
+    assert_eq!(probe, Decision { size: 24, reason: Reason::Widened });
+    // 1,200/s at 24 is a gain over the hold's 1,080/s, though not over its last interval.
+    let judged = policy.observe(serving(24, 1200.0), f64::INFINITY);
+    assert_ne!(judged.map(|d| d.reason), Some(Reason::NoGain));
+    assert!(policy.size() >= 24, "{}", policy.size());
+}
+
+#[test]
+fn push_back_holds_longer_than_a_widening_that_brought_nothing() {
+    // Intervals of 600 ms until the next widening.
+    let until_widened = |policy: &mut WindowPolicy, rate: f64| {
+        (1..100).find(|_| policy.observe(serving(policy.size(), rate), f64::INFINITY).is_some()).unwrap()
+    };
+    let mut policy = WindowPolicy::new(16, MAX);
+    policy.observe(serving(16, 1000.0), f64::INFINITY);
+    policy.observe(serving(32, 1000.0), f64::INFINITY);
+    let after_no_gain = until_widened(&mut policy, 1000.0);
+    let mut policy = WindowPolicy::new(16, MAX);
+    let throttled = Interval { throttled: 1, ..serving(16, 1000.0) };
+    assert_eq!(policy.observe(throttled, f64::INFINITY).unwrap().reason, Reason::Throttled);
+    let after_throttling = until_widened(&mut policy, 1000.0);
+    assert!((3..=6).contains(&after_no_gain), "{after_no_gain} intervals after no gain");
+    assert!(after_throttling >= 16, "{after_throttling} intervals after throttling");
 }
