@@ -54,8 +54,8 @@ const SETTLE_ROUND_TRIPS: u32 = 4;
 /// costs only a moment of a wider window, and because one interval's verdict is weak evidence: on
 /// DynamoDB Local at +0 ms the throughput moves by a fifth from one half-second to the next, and
 /// its capacity grows over a run's first seconds. With 10 s here a 60,000-item run there spent its
-/// first 10 s at 32 in flight after one such verdict (1,640 items/s over six runs, against 1,756
-/// with 2 s, interleaved; the hand-written loop ran at 1,946).
+/// first 10 s at 32 in flight after one such verdict. Measured, the change is within the noise
+/// (one session 1,640 → 1,756 items/s, another 1,748 → 1,736; docs/benchmarks.md).
 const PROBE_AGAIN: Duration = Duration::from_secs(2);
 /// After the table or the route pushed back (throttling, errors, queueing), hold this long before
 /// widening again: that is a signal to go slower, not a measurement to repeat soon.
