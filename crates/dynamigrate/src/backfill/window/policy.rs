@@ -91,6 +91,11 @@ impl Interval {
     pub fn round_trip(&self) -> Option<Duration> {
         u32::try_from(self.answered).ok().filter(|n| *n > 0).map(|n| self.round_trips / n)
     }
+
+    /// Requests answered a second.
+    fn throughput(&self) -> f64 {
+        self.answered as f64 / self.elapsed.as_secs_f64().max(1e-3)
+    }
 }
 
 /// Why the window changed.
@@ -125,9 +130,9 @@ pub struct WindowPolicy {
     before_widening: Option<(usize, f64)>,
     /// What is left of a hold (after a widening that brought nothing, or after push-back).
     holding: Duration,
-    /// Requests answered and time measured at the current size since it was set: a probe is
-    /// judged against the mean of the whole hold, not against its last, noisy, interval.
-    at_size: (u64, Duration),
+    /// What the writes saw at the current size since it was set: a probe is judged against the
+    /// mean of the whole hold, not against its last, noisy, interval.
+    at_size: Interval,
     slow_start: bool,
     /// What is left of the round trip after a change during which answers still reflect the old
     /// window: not measured, so that a widening is judged by its effect, not its ramp.
@@ -157,7 +162,7 @@ impl WindowPolicy {
             base: None,
             before_widening: None,
             holding: Duration::ZERO,
-            at_size: (0, Duration::ZERO),
+            at_size: Interval::default(),
             slow_start: true,
             transition: Duration::ZERO,
             judged: None,
@@ -193,8 +198,8 @@ impl WindowPolicy {
         self.pending = Interval::default();
         let base = self.base.map_or(round_trip, |base| (base * BASE_DRIFT).min(round_trip));
         self.base = Some(base);
-        let throughput = seen.answered as f64 / seen.elapsed.as_secs_f64().max(1e-3);
-        self.at_size = (self.at_size.0 + seen.answered, self.at_size.1 + seen.elapsed);
+        let throughput = seen.throughput();
+        self.at_size.add(&seen);
         self.judged = Some(Judged {
             size: self.size,
             throughput,
@@ -209,7 +214,7 @@ impl WindowPolicy {
         let target = target.clamp(MIN, self.max);
         (target != self.size).then(|| {
             self.size = target;
-            self.at_size = (0, Duration::ZERO);
+            self.at_size = Interval::default();
             self.transition = Duration::from_secs_f64(round_trip);
             Decision { size: target, reason }
         })
@@ -260,9 +265,7 @@ impl WindowPolicy {
             self.holding = self.holding.saturating_sub(seen.elapsed);
             return (self.size, Reason::Widened);
         }
-        let (answered, elapsed) = self.at_size;
-        let steady = answered as f64 / elapsed.as_secs_f64().max(1e-3);
-        self.before_widening = Some((self.size, steady));
+        self.before_widening = Some((self.size, self.at_size.throughput()));
         let growth = if self.slow_start { SLOW_START_GROWTH } else { GROWTH };
         (((self.size as f64 * growth) as usize).max(self.size + 1), Reason::Widened)
     }
