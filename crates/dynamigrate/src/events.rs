@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::backfill::BackfillSummary;
+use crate::backfill::summary::BackfillSummary;
 use crate::ledger::Counts;
 
 /// Something worth telling whoever watches the run.

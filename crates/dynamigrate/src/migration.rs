@@ -9,6 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::backfill::BackfillSummary;
 use crate::context::MigrationContext;
 use crate::id::MigrationId;
 use crate::versions::Requirement;
@@ -105,6 +106,16 @@ impl Outcome {
 
     pub fn failed(items_processed: u64, items_modified: u64) -> Self {
         Self { success: false, items_processed, items_modified }
+    }
+}
+
+// Here, beside `Outcome`, rather than with the summary: the summary is data that events carry, and
+// it should not depend on the migration trait (which depends on the backfill that sends events).
+impl BackfillSummary {
+    /// Succeeded only when every segment finished and no item failed.
+    pub fn outcome(&self) -> Outcome {
+        let success = self.completed && self.counts.failed == 0;
+        Outcome { success, items_processed: self.counts.processed, items_modified: self.counts.modified }
     }
 }
 

@@ -43,7 +43,9 @@ mod segments;
 mod settings;
 mod sink;
 mod spec;
-mod summary;
+// Visible in the crate so that `events` takes the summary's data from here, not from the engine
+// that reports through it.
+pub(crate) mod summary;
 mod table;
 mod transform;
 mod value;

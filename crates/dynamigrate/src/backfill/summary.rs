@@ -9,7 +9,6 @@ use super::settings::WriteMode;
 use super::value::{display, key_text, Item};
 use crate::aws::RetryCounts;
 use crate::ledger::Counts;
-use crate::migration::Outcome;
 
 /// One attribute that a change alters, for dry-run diffs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -84,14 +83,6 @@ pub struct BackfillSummary {
     pub window_pinned: bool,
     pub failures_file: Option<String>,
     pub sample_diffs: Vec<ItemDiff>,
-}
-
-impl BackfillSummary {
-    /// Succeeded only when every segment finished and no item failed.
-    pub fn outcome(&self) -> Outcome {
-        let success = self.completed && self.counts.failed == 0;
-        Outcome { success, items_processed: self.counts.processed, items_modified: self.counts.modified }
-    }
 }
 
 impl fmt::Display for BackfillSummary {
