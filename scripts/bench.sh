@@ -10,9 +10,9 @@
 #
 # ITEMS defaults to 200000; --latency adds round trips through a pure-delay proxy (default 0);
 # --only hand compares dynamigrate at its defaults with the hand-written loops at the best window of
-# a sweep; --only update|batch|capacity|files runs a subset; each variant runs --repeat times
-# (default 3), interleaved, and the summary takes medians. dynamigrate runs at its defaults but for
-# the knobs given.
+# a sweep (--only hand-update or hand-batch: one write mode); --only update|batch|capacity|files
+# runs a subset; each variant runs --repeat times (default 3), interleaved, and the summary takes
+# medians. dynamigrate runs at its defaults but for the knobs given.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/dynamodb-local.sh

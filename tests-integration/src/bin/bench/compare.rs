@@ -41,13 +41,32 @@ async fn measure(
     result
 }
 
+/// The write modes `--only` asks the hand-written loops for: both with `hand`, one with
+/// `hand-update` or `hand-batch` (a batch run needs a larger table to outlast the window's ramp, and
+/// an update sweep on one would take long).
+pub fn swept_modes(only: Option<&str>) -> Option<&'static [&'static str]> {
+    match only? {
+        "hand" => Some(&["update", "batch"]),
+        "hand-update" => Some(&["update"]),
+        "hand-batch" => Some(&["batch"]),
+        _ => None,
+    }
+}
+
 /// The hand-written loops at each window of the sweep, once each, on a smaller table, then the best
 /// window over 16 segments rather than 8; returns the variants at their best (`hand-update@128`,
 /// `hand-batch@16/16`).
-pub async fn sweep(client: &Client, options: &Options, via: Option<&str>, args: &[String]) -> Vec<String> {
+pub async fn sweep(
+    client: &Client,
+    options: &Options,
+    modes: &[&str],
+    via: Option<&str>,
+    args: &[String],
+) -> Vec<String> {
     let items = (options.items / 2).max(5_000);
     let mut best = Vec::new();
-    for (mode, windows) in [("update", UPDATE_SWEEP), ("batch", BATCH_SWEEP)] {
+    for mode in modes {
+        let windows = if *mode == "batch" { BATCH_SWEEP } else { UPDATE_SWEEP };
         let mut scored = Vec::new();
         for window in windows {
             let variant = format!("hand-{mode}@{window}");

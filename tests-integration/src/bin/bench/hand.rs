@@ -10,14 +10,13 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use dynamigrate::Item;
-use dynamigrate_tests::fixtures::{expected_metadata, item_number};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::raw::set_metadata;
+use super::requests::{put_all, set_metadata};
 
 /// Segments unless the variant says: 8 was the best of the small sweep measured for the issue on
 /// this machine (the bench's sweep tries 16 at the best window too).
@@ -76,25 +75,4 @@ pub async fn run(table: &str, window: usize, total: u32, batch: bool) -> u64 {
     }
     while segments.join_next().await.is_some() {}
     written.load(Relaxed)
-}
-
-/// One BatchWriteItem of the migrated items, unprocessed ones resent until none are left.
-pub async fn put_all(client: &Client, table: &str, items: Vec<Item>) -> u64 {
-    let mut pending: Vec<WriteRequest> = items
-        .into_iter()
-        .map(|mut item| {
-            item.insert("metadata".into(), expected_metadata(item_number(&item)));
-            item.insert("version".into(), AttributeValue::N("2".into()));
-            let put = PutRequest::builder().set_item(Some(item)).build().expect("put");
-            WriteRequest::builder().put_request(put).build()
-        })
-        .collect();
-    let mut written = 0;
-    while !pending.is_empty() {
-        let n = pending.len() as u64;
-        let out = client.batch_write_item().request_items(table, pending).send().await.expect("batch");
-        pending = out.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
-        written += n - pending.len() as u64;
-    }
-    written
 }

@@ -35,6 +35,7 @@ mod compare;
 mod files;
 mod hand;
 mod raw;
+mod requests;
 
 use raw::raw_loop;
 
@@ -60,12 +61,15 @@ const VARIANTS: [&str; 12] = [
 
 /// Without --only: the engine against the mirror loop. `--only files`: the file variants and their
 /// closure twins; `--only hand`: dynamigrate's three against the hand-written loops (after a
-/// window sweep); any other word: the variants whose name contains it.
+/// window sweep), `hand-update` or `hand-batch` one write mode's; any other word: the variants
+/// whose name contains it.
 fn chosen(only: Option<&str>) -> Vec<String> {
     let chosen = VARIANTS.iter().copied().filter(|v| match only {
         None => v.starts_with("raw-") || v.starts_with("dynamigrate-"),
         Some("files") => !v.starts_with("raw-") && !v.starts_with("hand") && !v.starts_with("vguard"),
         Some("hand") => ["dynamigrate-update", "vguard-update", "dynamigrate-batch"].contains(v),
+        Some("hand-update") => ["dynamigrate-update", "vguard-update"].contains(v),
+        Some("hand-batch") => *v == "dynamigrate-batch",
         Some(word) => v.contains(word) && *v != "hand",
     });
     chosen.map(String::from).collect()
@@ -170,8 +174,8 @@ async fn main() {
         let via = proxy.as_ref().map(|p| p.endpoint.as_str());
         println!("--- round trip + {latency} ms ---");
         let mut variants = variants.clone();
-        if options.only.as_deref() == Some("hand") {
-            variants.extend(compare::sweep(&client, &options, via, &args).await);
+        if let Some(modes) = compare::swept_modes(options.only.as_deref()) {
+            variants.extend(compare::sweep(&client, &options, modes, via, &args).await);
         }
         compare::rounds(&client, &options, &variants, via, &args).await;
     }

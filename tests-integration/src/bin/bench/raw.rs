@@ -6,11 +6,10 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
-use dynamigrate_tests::fixtures::{expected_metadata, item_number};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::hand::put_all;
+use super::requests::{put_all, set_metadata};
 use super::Options;
 
 /// The minimal loop a careful script would write: the same parallel scan (same filter), the same
@@ -89,23 +88,4 @@ pub async fn raw_loop(table: &str, options: &Options, batch: bool) -> u64 {
     }
     while segments.join_next().await.is_some() {}
     written.load(Relaxed)
-}
-
-/// The seed scenario's update of one item, `metadata` and `version: 2`, before its condition: both
-/// loops send it, each with the condition it chose.
-pub fn set_metadata(
-    client: &Client,
-    table: &str,
-    item: &dynamigrate::Item,
-) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-    client
-        .update_item()
-        .table_name(table)
-        .key("pk", item["pk"].clone())
-        .key("sk", item["sk"].clone())
-        .update_expression("SET #m = :m, #v = :v")
-        .expression_attribute_names("#m", "metadata")
-        .expression_attribute_names("#v", "version")
-        .expression_attribute_values(":m", expected_metadata(item_number(item)))
-        .expression_attribute_values(":v", AttributeValue::N("2".into()))
 }
