@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use dynamigrate::backfill::{BackfillSpec, Change, CountingSink, Item, PageSink, Scope, Tally, Verdict, PAGES_HELD};
-use dynamigrate::WriteMode;
+use dynamigrate::{Guard, WriteMode};
 use dynamigrate_tests::backfills::{migration, num, run, write_now, Configure};
 use dynamigrate_tests::fixtures::{is_migrated, upgrade};
 use dynamigrate_tests::{assert_same, get_item, n, put_items, s, scan_all, seed_items, snapshot, World};
@@ -268,6 +268,36 @@ async fn a_write_that_conflicts_is_reread_and_transformed_again() {
         if s(&item, "pk").unwrap().ends_with('0') {
             assert_eq!(s(&item, "name").as_deref(), Some("renamed by the application"), "its write survives");
         }
+    }
+}
+
+/// The guard's key clause: an update of an item the application deleted after our scan would
+/// otherwise create a stub of its key and our change. Under both guards, for the version guard has
+/// nothing else to refuse it with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_item_deleted_after_the_scan_is_not_recreated_by_its_update() {
+    let guards: [Configure; 2] = [|b| b, |b| b.guard(Guard::Version("version".into()))];
+    for configure in guards {
+        let world = World::new().await;
+        put_items(&world.client, &world.table, seed_items(100)).await;
+        let (client, table) = (world.client.clone(), world.table.clone());
+        let transform = move |item: &Item| -> anyhow::Result<Change> {
+            if s(item, "pk").unwrap().ends_with('0') {
+                let delete = client
+                    .delete_item()
+                    .table_name(&table)
+                    .key("pk", item["pk"].clone())
+                    .key("sk", item["sk"].clone())
+                    .send();
+                write_now(delete)?;
+            }
+            upgrade(item)
+        };
+        let summaries = run(&world, vec![migration("20250301_deleted", transform, configure)], false).await;
+        assert_eq!((summaries[0].counts.modified, summaries[0].counts.failed), (90, 0));
+        let items = scan_all(&world.client, &world.table).await;
+        assert_eq!(items.len(), 90, "no deleted item came back");
+        assert!(items.iter().all(is_migrated));
     }
 }
 

@@ -144,8 +144,11 @@ impl Expressions {
     /// the transform saw it. `key_names` are the table's key attributes.
     pub fn build(change: &Change, read: &Item, guard: &Guard, key_names: &[String]) -> Result<Self, String> {
         let mut e = Self::default();
+        // The item still exists, or an update would create a stub of the key and the change. One
+        // key attribute says so (an item has all of its key attributes or is absent), and each
+        // clause and name more is work for every write.
         let mut conditions: Vec<String> =
-            key_names.iter().map(|k| format!("attribute_exists({})", e.name(k))).collect();
+            key_names.first().map(|k| format!("attribute_exists({})", e.name(k))).into_iter().collect();
         let guarded: Vec<String> = match guard {
             Guard::Item => read.keys().chain(change.touched(read).iter()).cloned().collect(),
             Guard::Version(version) => vec![version.clone()],
@@ -264,6 +267,7 @@ mod tests {
         let change = Change::update().set("version", AttributeValue::N("2".into())).remove("name");
         let e = Expressions::build(&change, &read, &Guard::Version("version".into()), &keys()).unwrap();
         assert_eq!(e.condition.matches(" = :c").count(), 1, "{}", e.condition);
+        assert_eq!(e.condition.matches("attribute_exists(").count(), 1, "one key attribute: {}", e.condition);
         assert!(e.update.as_deref().unwrap_or("").contains("REMOVE"));
     }
 

@@ -64,8 +64,8 @@ pub async fn raw_loop(table: &str, options: &Options, batch: bool) -> u64 {
                             let _permit = permit;
                             set_metadata(&client, &table, &item)
                                 .condition_expression(
-                                    "attribute_exists(pk) AND attribute_exists(sk) AND #n = :n AND #d = :d \
-                                     AND attribute_not_exists(#m) AND attribute_not_exists(#v)",
+                                    "attribute_exists(pk) AND #n = :n AND #d = :d AND attribute_not_exists(#m) \
+                                     AND attribute_not_exists(#v)",
                                 )
                                 .expression_attribute_names("#n", "name")
                                 .expression_attribute_names("#d", "description")
