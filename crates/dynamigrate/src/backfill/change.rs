@@ -145,8 +145,8 @@ impl Expressions {
     pub fn build(change: &Change, read: &Item, guard: &Guard, key_names: &[String]) -> Result<Self, String> {
         let mut e = Self::default();
         // The item still exists, or an update would create a stub of the key and the change. One
-        // key attribute says so (an item has all of its key attributes or is absent), and each
-        // clause and name more is work for every write.
+        // key attribute says so (an item has all of its key attributes or is absent); a clause for
+        // the other would only repeat it.
         let mut conditions: Vec<String> =
             key_names.first().map(|k| format!("attribute_exists({})", e.name(k))).into_iter().collect();
         let guarded: Vec<String> = match guard {
