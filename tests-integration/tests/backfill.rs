@@ -1,5 +1,6 @@
-//! The backfill engine on DynamoDB Local: types, selection, coverage, idempotence, dry run,
-//! concurrent writers, conflicts, whole-item puts, and a read-only pass through the same pipeline.
+//! The backfill engine on DynamoDB Local: types, selection, coverage, idempotence, dry run, and a
+//! read-only pass through the same pipeline. With an application writing at the same time:
+//! `concurrent.rs`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -9,10 +10,10 @@ use std::time::Duration;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use dynamigrate::backfill::{BackfillSpec, Change, CountingSink, Item, PageSink, Scope, Tally, Verdict, PAGES_HELD};
-use dynamigrate::{Guard, WriteMode};
-use dynamigrate_tests::backfills::{migration, num, run, write_now, Configure};
+use dynamigrate::WriteMode;
+use dynamigrate_tests::backfills::{migration, num, run, Configure};
 use dynamigrate_tests::fixtures::{is_migrated, upgrade};
-use dynamigrate_tests::{assert_same, get_item, n, put_items, s, scan_all, seed_items, snapshot, World};
+use dynamigrate_tests::{assert_same, get_item, put_items, s, scan_all, seed_items, snapshot, World};
 
 fn every_type() -> Item {
     let str = |v: &str| AttributeValue::S(v.to_string());
@@ -175,160 +176,6 @@ async fn a_dry_run_writes_nothing_and_reports_the_count_and_sample_diffs() {
     }
     assert_same(&snapshot(&world.client, &world.table).await, &before, "table");
     assert_same(&snapshot(&world.client, &world.history).await, &None, "no history, no checkpoints");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_concurrent_writer_loses_none_of_its_writes_and_every_item_ends_migrated() {
-    const ITEMS: usize = 10_000;
-    let world = World::new().await;
-    put_items(&world.client, &world.table, seed_items(ITEMS)).await;
-
-    // The "application": increments a counter on random items until the backfill ends.
-    let stop = tokio_util::sync::CancellationToken::new();
-    let writer = {
-        let (client, table, stop) = (world.client.clone(), world.table.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut writes: HashMap<u64, i64> = HashMap::new();
-            while !stop.is_cancelled() {
-                let n = fastrand::u64(1..=ITEMS as u64);
-                client
-                    .update_item()
-                    .table_name(&table)
-                    .key("pk", AttributeValue::S(format!("ITEM#{n}")))
-                    .key("sk", AttributeValue::S("METADATA".into()))
-                    .update_expression("ADD app_writes :one SET app_note = :note")
-                    .expression_attribute_values(":one", num("1"))
-                    .expression_attribute_values(":note", AttributeValue::S(format!("written {n}")))
-                    .send()
-                    .await
-                    .expect("application write");
-                *writes.entry(n).or_default() += 1;
-            }
-            writes
-        })
-    };
-    let summaries =
-        run(&world, vec![migration("20250301_live", upgrade, |b| b.segments(4).page_size(250).concurrency(16))], false)
-            .await;
-    stop.cancel();
-    let writes = writer.await.unwrap();
-    eprintln!("application writes: {}, backfill conflicts: {}", writes.values().sum::<i64>(), summaries[0].conflicts);
-    assert!(!writes.is_empty());
-    assert_eq!(summaries[0].counts.failed, 0);
-
-    let items = scan_all(&world.client, &world.table).await;
-    assert_eq!(items.len(), ITEMS);
-    for item in &items {
-        assert!(is_migrated(item), "not migrated: {item:?}");
-        let number: u64 = s(item, "pk").unwrap().trim_start_matches("ITEM#").parse().unwrap();
-        let expected = writes.get(&number).copied();
-        assert_eq!(n(item, "app_writes"), expected, "lost application writes on ITEM#{number}");
-        assert_eq!(s(item, "name"), Some(format!("My Item {number}")));
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_write_that_conflicts_is_reread_and_transformed_again() {
-    let world = World::new().await;
-    put_items(&world.client, &world.table, seed_items(200)).await;
-    let calls: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
-    let (client, table, record) = (world.client.clone(), world.table.clone(), calls.clone());
-    // For every tenth item, the first time the transform sees it, the "application" changes an
-    // attribute the transform read, between our read and our write: the guarded write must fail
-    // and be redone on the fresh item.
-    let transform = move |item: &Item| -> anyhow::Result<Change> {
-        let pk = s(item, "pk").unwrap();
-        let first = {
-            let mut calls = record.lock().unwrap();
-            let count = calls.entry(pk.clone()).or_default();
-            *count += 1;
-            *count == 1
-        };
-        if first && pk.ends_with('0') {
-            let write = client
-                .update_item()
-                .table_name(&table)
-                .key("pk", AttributeValue::S(pk.clone()))
-                .key("sk", AttributeValue::S("METADATA".into()))
-                .update_expression("SET #name = :name")
-                .expression_attribute_names("#name", "name")
-                .expression_attribute_values(":name", AttributeValue::S("renamed by the application".into()))
-                .send();
-            write_now(write)?;
-        }
-        upgrade(item)
-    };
-    let summaries = run(&world, vec![migration("20250301_conflicts", transform, |b| b)], false).await;
-    assert_eq!(summaries[0].conflicts, 20);
-    assert_eq!((summaries[0].counts.modified, summaries[0].counts.failed), (200, 0));
-    let calls = calls.lock().unwrap().clone();
-    assert_eq!(calls.values().filter(|c| **c == 2).count(), 20, "transformed again after each conflict");
-    for item in scan_all(&world.client, &world.table).await {
-        assert!(is_migrated(&item));
-        if s(&item, "pk").unwrap().ends_with('0') {
-            assert_eq!(s(&item, "name").as_deref(), Some("renamed by the application"), "its write survives");
-        }
-    }
-}
-
-/// The guard's key clause: an update of an item the application deleted after our scan would
-/// otherwise create a stub of its key and our change. Under both guards, for the version guard has
-/// nothing else to refuse it with.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_item_deleted_after_the_scan_is_not_recreated_by_its_update() {
-    let guards: [Configure; 2] = [|b| b, |b| b.guard(Guard::Version("version".into()))];
-    for configure in guards {
-        let world = World::new().await;
-        put_items(&world.client, &world.table, seed_items(100)).await;
-        let (client, table) = (world.client.clone(), world.table.clone());
-        let transform = move |item: &Item| -> anyhow::Result<Change> {
-            if s(item, "pk").unwrap().ends_with('0') {
-                let delete = client
-                    .delete_item()
-                    .table_name(&table)
-                    .key("pk", item["pk"].clone())
-                    .key("sk", item["sk"].clone())
-                    .send();
-                write_now(delete)?;
-            }
-            upgrade(item)
-        };
-        let summaries = run(&world, vec![migration("20250301_deleted", transform, configure)], false).await;
-        assert_eq!((summaries[0].counts.modified, summaries[0].counts.failed), (90, 0));
-        let items = scan_all(&world.client, &world.table).await;
-        assert_eq!(items.len(), 90, "no deleted item came back");
-        assert!(items.iter().all(is_migrated));
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_whole_item_put_never_drops_an_attribute_the_application_added_meanwhile() {
-    let world = World::new().await;
-    put_items(&world.client, &world.table, seed_items(20)).await;
-    let (client, table) = (world.client.clone(), world.table.clone());
-    let transform = move |item: &Item| -> anyhow::Result<Change> {
-        if item.contains_key("version") {
-            return Ok(Change::Skip);
-        }
-        let add = client
-            .update_item()
-            .table_name(&table)
-            .key("pk", item["pk"].clone())
-            .key("sk", item["sk"].clone())
-            .update_expression("SET app_note = :note")
-            .expression_attribute_values(":note", AttributeValue::S("added after the read".into()))
-            .send();
-        write_now(add)?;
-        let mut new = item.clone();
-        new.insert("version".into(), num("2"));
-        Ok(Change::Put(new))
-    };
-    let summaries = run(&world, vec![migration("20250301_put", transform, |b| b)], false).await;
-    assert_eq!(summaries[0].counts.modified, 20);
-    for item in scan_all(&world.client, &world.table).await {
-        assert_eq!(n(&item, "version"), Some(2));
-        assert_eq!(s(&item, "app_note").as_deref(), Some("added after the read"), "{item:?}");
-    }
 }
 
 #[tokio::test]
