@@ -64,13 +64,15 @@ const VARIANTS: [&str; 12] = [
 /// window sweep), `hand-update` or `hand-batch` one write mode's; any other word: the variants
 /// whose name contains it.
 fn chosen(only: Option<&str>) -> Vec<String> {
-    let chosen = VARIANTS.iter().copied().filter(|v| match only {
-        None => v.starts_with("raw-") || v.starts_with("dynamigrate-"),
-        Some("files") => !v.starts_with("raw-") && !v.starts_with("hand") && !v.starts_with("vguard"),
-        Some("hand") => ["dynamigrate-update", "vguard-update", "dynamigrate-batch"].contains(v),
-        Some("hand-update") => ["dynamigrate-update", "vguard-update"].contains(v),
-        Some("hand-batch") => *v == "dynamigrate-batch",
-        Some(word) => v.contains(word) && *v != "hand",
+    let swept = compare::swept_modes(only);
+    let chosen = VARIANTS.iter().copied().filter(|v| match (only, swept) {
+        (_, Some(modes)) => {
+            ["dynamigrate-update", "vguard-update", "dynamigrate-batch"].contains(v)
+                && modes.iter().any(|mode| v.ends_with(mode))
+        }
+        (None, _) => v.starts_with("raw-") || v.starts_with("dynamigrate-"),
+        (Some("files"), _) => !v.starts_with("raw-") && !v.starts_with("hand") && !v.starts_with("vguard"),
+        (Some(word), _) => v.contains(word) && *v != "hand",
     });
     chosen.map(String::from).collect()
 }
