@@ -157,6 +157,15 @@ async fn main() {
         put_items(&client, table, seed_items(parse(&args[2..]).items)).await;
         return;
     }
+    if args.first().map(String::as_str) == Some("proxy") {
+        // For a variant by hand at a round trip: `bench proxy MS` prints the proxy's endpoint and
+        // serves until killed; give it to the worker as DYNAMIGRATE_TEST_ENDPOINT and
+        // AWS_ENDPOINT_URL_DYNAMODB (run_worker below does the same).
+        let latency = Duration::from_millis(args.get(1).and_then(|ms| ms.parse().ok()).unwrap_or(0));
+        let proxy = FaultProxy::start(&endpoint(), Faults { latency, ..Faults::default() }).await.expect("proxy");
+        println!("{}", proxy.endpoint);
+        std::future::pending::<()>().await;
+    }
     let options = parse(&args);
     let client = client().await;
     println!("dynamigrate benchmark: {} items, DynamoDB Local at {}", options.items, endpoint());

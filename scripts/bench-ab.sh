@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Interleaved runs of a few benchmark variants, for comparing two builds or two settings where the
+# full benchmark (scripts/bench.sh) would take too long. On demand; not part of CI.
+#
+#   scripts/bench-ab.sh ITEMS ROUNDS [--latency MS] 'LABEL|BINARY|VARIANT|ARGS' ...
+#
+# Each round seeds a fresh ITEMS-item table per variant and runs `BINARY worker VARIANT TABLE ITEMS
+# ARGS` on it, every other round in reverse order (ABBA), so that neighbours in time are compared;
+# this machine drifts by a fifth within the hour. BINARY is a release build of the bench (copy
+# target/release/bench aside to keep a build); VARIANT one of the bench's (dynamigrate-batch,
+# vguard-update, hand-batch@64, ...). --latency puts the pure-delay proxy in front of DynamoDB Local.
+# One line per run: label, items/s, client CPU ms per 1,000 items, peak RSS. Example:
+#
+#   cp target/release/bench /tmp/bench-before   # ... change, rebuild ...
+#   scripts/bench-ab.sh 60000 4 'before|/tmp/bench-before|dynamigrate-batch|' \
+#       'after|target/release/bench|dynamigrate-batch|' 'hand|target/release/bench|hand-batch@64|'
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [[ -z "${BENCH_AB_INSIDE:-}" ]]; then
+    source scripts/dynamodb-local.sh
+    ddb_install
+    cargo build --quiet --release -p dynamigrate-tests --bin bench
+    export DDB_HEAP="${DDB_HEAP:-3g}" BENCH_AB_INSIDE=1
+    DYNAMIGRATE_NO_MOTO=1 exec scripts/with-dynamodb-local.sh "$0" "$@"
+fi
+
+items=$1 rounds=$2
+shift 2
+endpoint=$DYNAMIGRATE_TEST_ENDPOINT
+if [[ "${1:-}" == --latency ]]; then
+    target/release/bench proxy "$2" > "${TMPDIR:-/tmp}/bench-ab-proxy.$$" &
+    proxy=$!
+    trap 'kill $proxy 2>/dev/null' EXIT
+    until endpoint=$(head -1 "${TMPDIR:-/tmp}/bench-ab-proxy.$$" 2>/dev/null) && [[ -n "$endpoint" ]]; do sleep 0.2; done
+    echo "through the proxy at $endpoint (+$2 ms)"
+    shift 2
+fi
+variants=("$@")
+
+run() {
+    local label binary variant args table
+    IFS='|' read -r label binary variant args <<< "$1"
+    table="ab-$RANDOM$RANDOM"
+    "$binary" seed "$table" "$items" > /dev/null
+    # $args is split on purpose: it holds the worker's flags.
+    # shellcheck disable=SC2086
+    DYNAMIGRATE_TEST_ENDPOINT=$endpoint AWS_ENDPOINT_URL_DYNAMODB=$endpoint \
+        "$binary" worker "$variant" "$table" "$items" $args |
+        python3 -c 'import json, sys; r = json.load(sys.stdin); print("%s %.0f items/s, %.1f ms CPU/1000, %.1f MB" % (sys.argv[1], r["items_per_second"], r["cpu_ms_per_1000"], r["peak_rss_kb"] / 1024))' "$label"
+}
+
+# The first run after DynamoDB Local starts is slow whatever it is: warm it up first.
+run "warm-up|target/release/bench|hand-update@128|" > /dev/null
+for ((round = 1; round <= rounds; round++)); do
+    order=("${variants[@]}")
+    if ((round % 2 == 0)); then
+        order=()
+        for ((i = ${#variants[@]} - 1; i >= 0; i--)); do order+=("${variants[$i]}"); done
+    fi
+    for variant in "${order[@]}"; do
+        echo -n "round $round: "
+        run "$variant"
+    done
+done
