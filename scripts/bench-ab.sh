@@ -16,6 +16,10 @@
 #       'after|target/release/bench|dynamigrate-batch|' 'hand|target/release/bench|hand-batch@64|'
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [[ $# -lt 3 || ! "$1" =~ ^[0-9]+$ || ! "$2" =~ ^[0-9]+$ ]]; then
+    echo "usage: scripts/bench-ab.sh ITEMS ROUNDS [--latency MS] 'LABEL|BINARY|VARIANT|ARGS' ..." >&2
+    exit 2
+fi
 if [[ -z "${BENCH_AB_INSIDE:-}" ]]; then
     source scripts/dynamodb-local.sh
     ddb_install
@@ -28,10 +32,11 @@ items=$1 rounds=$2
 shift 2
 endpoint=$DYNAMIGRATE_TEST_ENDPOINT
 if [[ "${1:-}" == --latency ]]; then
-    target/release/bench proxy "$2" > "${TMPDIR:-/tmp}/bench-ab-proxy.$$" &
+    said=$(mktemp)
+    target/release/bench proxy "$2" > "$said" &
     proxy=$!
-    trap 'kill $proxy 2>/dev/null' EXIT
-    until endpoint=$(head -1 "${TMPDIR:-/tmp}/bench-ab-proxy.$$" 2>/dev/null) && [[ -n "$endpoint" ]]; do sleep 0.2; done
+    trap 'kill $proxy 2>/dev/null; rm -f "$said"' EXIT
+    until endpoint=$(head -1 "$said") && [[ -n "$endpoint" ]]; do sleep 0.2; done
     echo "through the proxy at $endpoint (+$2 ms)"
     shift 2
 fi
