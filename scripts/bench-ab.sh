@@ -36,7 +36,10 @@ if [[ "${1:-}" == --latency ]]; then
     target/release/bench proxy "$2" > "$said" &
     proxy=$!
     trap 'kill $proxy 2>/dev/null; rm -f "$said"' EXIT
-    until endpoint=$(head -1 "$said") && [[ -n "$endpoint" ]]; do sleep 0.2; done
+    until endpoint=$(head -1 "$said") && [[ -n "$endpoint" ]]; do
+        kill -0 "$proxy" 2>/dev/null || { echo "the latency proxy did not start" >&2; exit 1; }
+        sleep 0.2
+    done
     echo "through the proxy at $endpoint (+$2 ms)"
     shift 2
 fi

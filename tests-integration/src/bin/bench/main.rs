@@ -161,7 +161,11 @@ async fn main() {
         // For a variant by hand at a round trip: `bench proxy MS` prints the proxy's endpoint and
         // serves until killed; give it to the worker as DYNAMIGRATE_TEST_ENDPOINT and
         // AWS_ENDPOINT_URL_DYNAMODB (run_worker below does the same).
-        let latency = Duration::from_millis(args.get(1).and_then(|ms| ms.parse().ok()).unwrap_or(0));
+        let Some(ms) = args.get(1).and_then(|ms| ms.parse().ok()) else {
+            eprintln!("usage: bench proxy MS (the milliseconds to add to each round trip, e.g. 20)");
+            std::process::exit(2);
+        };
+        let latency = Duration::from_millis(ms);
         let proxy = FaultProxy::start(&endpoint(), Faults { latency, ..Faults::default() }).await.expect("proxy");
         println!("{}", proxy.endpoint);
         std::future::pending::<()>().await;
