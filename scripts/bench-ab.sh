@@ -9,7 +9,10 @@
 # this machine drifts by a fifth within the hour. BINARY is a release build of the bench (copy
 # target/release/bench aside to keep a build); VARIANT one of the bench's (dynamigrate-batch,
 # vguard-update, hand-batch@64, ...). --latency puts the pure-delay proxy in front of DynamoDB Local.
-# One line per run: label, items/s, client CPU ms per 1,000 items, peak RSS. Example:
+# BENCH_SPLIT_CORES=1 gives DynamoDB Local one core and the worker the other, as on AWS, where the
+# client's CPU is not the server's; without it they share both, as on a laptop. One line per run:
+# label, items/s, client CPU ms per 1,000 items, peak RSS, and DynamoDB Local's CPU ms per 1,000
+# items during the run. Example:
 #
 #   cp target/release/bench /tmp/bench-before   # ... change, rebuild ...
 #   scripts/bench-ab.sh 60000 4 'before|/tmp/bench-before|dynamigrate-batch|' \
@@ -31,12 +34,21 @@ fi
 items=$1 rounds=$2
 shift 2
 endpoint=$DYNAMIGRATE_TEST_ENDPOINT
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+# DynamoDB Local's own CPU is read around each run: on two cores the client's CPU is Local's loss.
+local_pid=$DYNAMIGRATE_TEST_DDB_PID
+if [[ -n "${BENCH_SPLIT_CORES:-}" ]]; then
+    taskset -acp 1 "$local_pid" > /dev/null
+    pin=(taskset -c 0)
+else
+    pin=()
+fi
 if [[ "${1:-}" == --latency ]]; then
-    said=$(mktemp)
-    target/release/bench proxy "$2" > "$said" &
+    target/release/bench proxy "$2" > "$scratch/proxy" &
     proxy=$!
-    trap 'kill $proxy 2>/dev/null; rm -f "$said"' EXIT
-    until endpoint=$(head -1 "$said") && [[ -n "$endpoint" ]]; do
+    trap 'kill $proxy 2>/dev/null; rm -rf "$scratch"' EXIT
+    until endpoint=$(head -1 "$scratch/proxy") && [[ -n "$endpoint" ]]; do
         kill -0 "$proxy" 2>/dev/null || { echo "the latency proxy did not start" >&2; exit 1; }
         sleep 0.2
     done
@@ -45,20 +57,31 @@ if [[ "${1:-}" == --latency ]]; then
 fi
 variants=("$@")
 
+# CPU seconds process $1 has spent, from /proc (clock ticks of 1/100 s).
+cpu_of() {
+    awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"
+}
+
 run() {
-    local label binary variant args table
+    local label binary variant args table before
     IFS='|' read -r label binary variant args <<< "$1"
     table="ab-$RANDOM$RANDOM"
     "$binary" seed "$table" "$items" > /dev/null
+    before=$(cpu_of "$local_pid")
     # $args is split on purpose: it holds the worker's flags.
     # shellcheck disable=SC2086
     DYNAMIGRATE_TEST_ENDPOINT=$endpoint AWS_ENDPOINT_URL_DYNAMODB=$endpoint \
-        "$binary" worker "$variant" "$table" "$items" $args |
-        python3 -c 'import json, sys; r = json.load(sys.stdin); print("%s %.0f items/s, %.1f ms CPU/1000, %.1f MB" % (sys.argv[1], r["items_per_second"], r["cpu_ms_per_1000"], r["peak_rss_kb"] / 1024))' "$label"
+        "${pin[@]}" "$binary" worker "$variant" "$table" "$items" $args > "$scratch/run"
+    python3 -c 'import json, sys; r = json.load(open(sys.argv[2])); local = (float(sys.argv[4]) - float(sys.argv[3])) * 1e6 / max(r["items"], 1); print("%s %.0f items/s, %.1f ms CPU/1000, %.1f MB; Local %.1f ms CPU/1000" % (sys.argv[1], r["items_per_second"], r["cpu_ms_per_1000"], r["peak_rss_kb"] / 1024, local))' \
+        "$label" "$scratch/run" "$before" "$(cpu_of "$local_pid")"
 }
 
-# The first run after DynamoDB Local starts is slow whatever it is: warm it up first.
-run "warm-up|target/release/bench|hand-update@128|" > /dev/null
+# A kind of run is slow the first time after DynamoDB Local starts (its JIT compiles the request
+# paths it meets): a first batch run after an update warm-up ran at 0.6-0.85x of its later rounds in four sessions.
+# So every variant runs once, unmeasured, before the rounds.
+for variant in "${variants[@]}"; do
+    run "$variant" > /dev/null
+done
 for ((round = 1; round <= rounds; round++)); do
     order=("${variants[@]}")
     if ((round % 2 == 0)); then

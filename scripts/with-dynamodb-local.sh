@@ -4,7 +4,8 @@
 #
 #   scripts/with-dynamodb-local.sh CMD [ARGS...]
 #
-# The command sees DYNAMIGRATE_TEST_ENDPOINT (DynamoDB Local's URL), AWS_ENDPOINT_URL_DYNAMODB,
+# The command sees DYNAMIGRATE_TEST_ENDPOINT (DynamoDB Local's URL), DYNAMIGRATE_TEST_DDB_PID (its
+# process, whose CPU the benchmarks read), AWS_ENDPOINT_URL_DYNAMODB,
 # DYNAMIGRATE_TEST_MOTO_ENDPOINT (moto's URL, serving DynamoDB and S3) and dummy AWS credentials and
 # region. Set DYNAMIGRATE_NO_MOTO=1 to start DynamoDB Local alone (the demo and the benchmark do).
 # DynamoDB Local listens on every interface and has no option to bind one, so where the platform allows
@@ -42,6 +43,7 @@ if with_moto; then
     echo "moto ready at $MOTO_ENDPOINT (pid $MOTO_PID)" >&2
 fi
 export DYNAMIGRATE_TEST_ENDPOINT="$DDB_ENDPOINT"
+export DYNAMIGRATE_TEST_DDB_PID="$DDB_PID"
 export AWS_ENDPOINT_URL_DYNAMODB="$DDB_ENDPOINT"
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-dynamigratelocal}"
 export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-dynamigratelocal}"

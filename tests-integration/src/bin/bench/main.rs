@@ -9,6 +9,7 @@
 //!   bench seed TABLE ITEMS          (a seeded table, for profiling one worker by hand)
 //!   bench transform-cost [ITEMS]    (each transform's own µs per item: closure, TypeScript, TOML)
 //!   bench versions [ITEMS] [--segments S] [--repeat N]   (`versions` against a hand-written count)
+//!   bench local-costs [ITEMS] [--repeat N]   (DynamoDB Local's CPU per request kind)
 //!
 //! dynamigrate runs at its defaults unless `--concurrency`, `--segments` or `--page` is given.
 //! Each variant runs in a child process that reports its own CPU time (getrusage) and peak RSS
@@ -34,6 +35,7 @@ mod census;
 mod compare;
 mod files;
 mod hand;
+mod local_costs;
 mod raw;
 mod requests;
 
@@ -150,6 +152,11 @@ async fn main() {
         census::compare(&parse(&args[1..]), &args[1..]).await;
         return;
     }
+    if args.first().map(String::as_str) == Some("local-costs") {
+        let options = parse(&args[1..]);
+        local_costs::run(options.items, options.repeat).await;
+        return;
+    }
     if args.first().map(String::as_str) == Some("seed") {
         // For profiling one variant by hand: `bench seed TABLE ITEMS`, then `bench worker VARIANT TABLE`.
         let (client, table) = (client().await, &args[1]);
@@ -178,6 +185,9 @@ async fn main() {
     create_table(&client, &warm).await;
     put_items(&client, &warm, seed_items(20_000)).await;
     run_worker("raw-update", &warm, &args, None).await;
+    // Local compiles each request path the first time it meets it: a first batch run after an
+    // update-only warm-up ran at 0.6-0.85x of its later rounds (docs/benchmarks.md).
+    run_worker("raw-batch", &warm, &args, None).await;
 
     let variants = chosen(options.only.as_deref());
     for &latency in &options.latencies {
