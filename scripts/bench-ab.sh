@@ -37,7 +37,7 @@ endpoint=$DYNAMIGRATE_TEST_ENDPOINT
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 # DynamoDB Local's own CPU is read around each run: on two cores the client's CPU is Local's loss.
-local_pid=$DYNAMIGRATE_TEST_DDB_PID
+local_pid=${DYNAMIGRATE_TEST_DDB_PID:?run under scripts/with-dynamodb-local.sh, which sets it}
 if [[ -n "${BENCH_SPLIT_CORES:-}" ]]; then
     taskset -acp 1 "$local_pid" > /dev/null
     pin=(taskset -c 0)
@@ -77,8 +77,8 @@ run() {
 }
 
 # A kind of run is slow the first time after DynamoDB Local starts (its JIT compiles the request
-# paths it meets): a first batch run after an update warm-up ran at 0.6-0.85x of its later rounds in four sessions.
-# So every variant runs once, unmeasured, before the rounds.
+# paths it meets): a first batch run after an update warm-up ran at 0.6-0.85x of its later rounds
+# in four sessions. So every variant runs once, unmeasured, before the rounds.
 for variant in "${variants[@]}"; do
     run "$variant" > /dev/null
 done
