@@ -136,12 +136,15 @@ fn ratios(results: &Results) {
         };
         let (throughput, cpu, rss) = (ratios("items_per_second"), ratios("cpu_ms_per_1000"), ratios("peak_rss_kb"));
         let rounds: Vec<String> = throughput.iter().map(|r| format!("{r:.2}")).collect();
+        let local = ratios("local_cpu_ms_per_1000");
+        let local = (middle(&local) > 0.0).then(|| format!(", {:.2}x Local CPU per item", middle(&local)));
         println!(
-            "{mode:>6} mode: {variant} / {base} = {:.2}x throughput (rounds: {}), {:.2}x client CPU per item, {:.2}x peak RSS",
+            "{mode:>6} mode: {variant} / {base} = {:.2}x throughput (rounds: {}), {:.2}x client CPU per item, {:.2}x peak RSS{}",
             middle(&throughput),
             rounds.join(", "),
             middle(&cpu),
             middle(&rss),
+            local.unwrap_or_default(),
         );
     }
 }

@@ -21,10 +21,10 @@ const REQUESTS: u32 = 200;
 
 /// Seeds `items` items, then prints Local's CPU per request kind, `rounds` times.
 pub async fn run(items: usize, rounds: usize) {
-    let Some(pid) = std::env::var("DYNAMIGRATE_TEST_DDB_PID").ok().filter(|p| !p.is_empty()) else {
+    if super::local_cpu_seconds().is_none() {
         eprintln!("bench local-costs reads DynamoDB Local's CPU from its process: run it under scripts/with-dynamodb-local.sh");
         std::process::exit(2);
-    };
+    }
     let client = client().await;
     let table = unique_name("bench-costs");
     create_table(&client, &table).await;
@@ -38,7 +38,7 @@ pub async fn run(items: usize, rounds: usize) {
             kinds.reverse();
         }
         for kind in kinds {
-            let before = cpu_seconds(&pid);
+            let before = super::local_cpu_seconds().unwrap_or(0.0);
             let count = match kind {
                 "idle" => idle().await,
                 "scan 8x1MB" => scan(&client, &table, 8, None).await,
@@ -47,7 +47,7 @@ pub async fn run(items: usize, rounds: usize) {
                 "conditional put" => puts(&client, &history).await,
                 _ => batches(&client, &table).await,
             };
-            let ms = (cpu_seconds(&pid) - before) * 1000.0;
+            let ms = (super::local_cpu_seconds().unwrap_or(0.0) - before) * 1000.0;
             match kind {
                 "scan 8x1MB" | "scan 16x1000" => {
                     println!("round {round}: {kind}: {:.1} ms per 1,000 items", ms * 1000.0 / count as f64);
@@ -60,15 +60,6 @@ pub async fn run(items: usize, rounds: usize) {
     for name in [&table, &history] {
         client.delete_table().table_name(name).send().await.ok();
     }
-}
-
-/// CPU seconds process `pid` has spent (utime + stime, in clock ticks of 1/100 s).
-fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("DynamoDB Local's /proc/PID/stat");
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// A second of nothing: what Local spends meanwhile (its collector, its timers) is in every figure.

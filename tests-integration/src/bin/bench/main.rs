@@ -13,7 +13,8 @@
 //!
 //! dynamigrate runs at its defaults unless `--concurrency`, `--segments` or `--page` is given.
 //! Each variant runs in a child process that reports its own CPU time (getrusage) and peak RSS
-//! (VmHWM), so the numbers are the client's alone; the latency proxy runs in this process.
+//! (VmHWM), so the numbers are the client's alone; the latency proxy runs in this process. What
+//! DynamoDB Local's process spent meanwhile is reported beside them.
 
 use std::time::{Duration, Instant};
 
@@ -213,7 +214,7 @@ async fn main() {
 /// Each measure's median over the runs of one variant (taken measure by measure).
 fn median(runs: &[serde_json::Value]) -> serde_json::Value {
     let mut out = serde_json::Map::new();
-    for measure in ["items_per_second", "seconds", "cpu_ms_per_1000", "peak_rss_kb"] {
+    for measure in ["items_per_second", "seconds", "cpu_ms_per_1000", "peak_rss_kb", "local_cpu_ms_per_1000"] {
         let values: Vec<f64> = runs.iter().filter_map(|r| r[measure].as_f64()).collect();
         out.insert(measure.into(), json!(middle(&values)));
     }
@@ -239,19 +240,40 @@ async fn run_worker(variant: &str, table: &str, args: &[String], via: Option<&st
     if let Some(via) = via {
         command.env("DYNAMIGRATE_TEST_ENDPOINT", via).env("AWS_ENDPOINT_URL_DYNAMODB", via);
     }
+    let local_before = local_cpu_seconds();
     let output = command.arg("worker").arg(variant).arg(table).args(args).output().await.expect("run worker");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|_| panic!("worker {variant} failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr)))
+    let mut result: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|_| panic!("worker {variant} failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr)));
+    if let (Some(before), Some(after)) = (local_before, local_cpu_seconds()) {
+        let items = result["items"].as_f64().unwrap_or(0.0).max(1.0);
+        result["local_cpu_ms_per_1000"] = json!((after - before) * 1e6 / items);
+    }
+    result
+}
+
+/// CPU seconds DynamoDB Local has spent, when its process is known (`DYNAMIGRATE_TEST_DDB_PID`,
+/// set by scripts/with-dynamodb-local.sh). On two shared cores at 0 and 20 ms round trips Local's
+/// CPU is what caps a run, so what a run costs it per item is reported beside the client's.
+pub fn local_cpu_seconds() -> Option<f64> {
+    let pid = std::env::var("DYNAMIGRATE_TEST_DDB_PID").ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // utime and stime, in clock ticks of 1/100 s: the 12th and 13th fields after the command name,
+    // which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 fn print_result(variant: &str, r: &serde_json::Value) {
+    let local = r["local_cpu_ms_per_1000"].as_f64().map(|ms| format!("  Local CPU {ms:>6.1} ms/1000 items"));
     println!(
-        "{variant:>20}: {:>7.0} items/s  {:>6.1} s  client CPU {:>6.1} ms/1000 items  peak RSS {:>5.1} MB",
+        "{variant:>20}: {:>7.0} items/s  {:>6.1} s  client CPU {:>6.1} ms/1000 items  peak RSS {:>5.1} MB{}",
         r["items_per_second"].as_f64().unwrap_or(0.0),
         r["seconds"].as_f64().unwrap_or(0.0),
         r["cpu_ms_per_1000"].as_f64().unwrap_or(0.0),
         r["peak_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0,
+        local.unwrap_or_default(),
     );
 }
 
