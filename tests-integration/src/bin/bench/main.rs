@@ -216,7 +216,10 @@ fn median(runs: &[serde_json::Value]) -> serde_json::Value {
     let mut out = serde_json::Map::new();
     for measure in ["items_per_second", "seconds", "cpu_ms_per_1000", "peak_rss_kb", "local_cpu_ms_per_1000"] {
         let values: Vec<f64> = runs.iter().filter_map(|r| r[measure].as_f64()).collect();
-        out.insert(measure.into(), json!(middle(&values)));
+        // Local's CPU is there only when its process is known: no figure rather than a zero.
+        if !values.is_empty() {
+            out.insert(measure.into(), json!(middle(&values)));
+        }
     }
     serde_json::Value::Object(out)
 }
