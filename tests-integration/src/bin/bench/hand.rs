@@ -10,13 +10,12 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use dynamigrate::Item;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::requests::{put_all, set_metadata};
+use super::requests::{metadata_scan, put_all, set_metadata};
 
 /// Segments unless the variant says: 8 was the best of the small sweep measured for the issue on
 /// this machine (the bench's sweep tries 16 at the best window too).
@@ -33,16 +32,7 @@ pub async fn run(table: &str, window: usize, total: u32, batch: bool) -> u64 {
         let (client, window, written, table) = (client.clone(), window.clone(), written.clone(), table.to_string());
         segments.spawn(async move {
             let mut writes = JoinSet::new();
-            let mut pages = client
-                .scan()
-                .table_name(&table)
-                .segment(segment as i32)
-                .total_segments(total as i32)
-                .filter_expression("begins_with(#sk, :sk)")
-                .expression_attribute_names("#sk", "sk")
-                .expression_attribute_values(":sk", AttributeValue::S("METADATA".into()))
-                .into_paginator()
-                .send();
+            let mut pages = metadata_scan(&client, &table, segment, total).into_paginator().send();
             while let Some(page) = pages.next().await {
                 let items = page.expect("scan").items.unwrap_or_default();
                 let requests: Vec<Vec<Item>> = if batch {

@@ -14,14 +14,14 @@ use dynamigrate::Item;
 use dynamigrate_tests::{client, create_table, put_items, seed_items, unique_name};
 use tokio::task::JoinSet;
 
-use super::requests::put_all;
+use super::requests::{metadata_scan, put_all};
 
 /// Requests of each single-request kind a round sends.
 const REQUESTS: u32 = 200;
 
 /// Seeds `items` items, then prints Local's CPU per request kind, `rounds` times.
 pub async fn run(items: usize, rounds: usize) {
-    if super::local_cpu_seconds().is_none() {
+    if local_cpu_seconds().is_none() {
         eprintln!("bench local-costs reads DynamoDB Local's CPU from its process: run it under scripts/with-dynamodb-local.sh");
         std::process::exit(2);
     }
@@ -38,7 +38,7 @@ pub async fn run(items: usize, rounds: usize) {
             kinds.reverse();
         }
         for kind in kinds {
-            let before = super::local_cpu_seconds().unwrap_or(0.0);
+            let before = local_cpu_seconds().unwrap_or(0.0);
             let count = match kind {
                 "idle" => idle().await,
                 "scan 8x1MB" => scan(&client, &table, 8, None).await,
@@ -47,7 +47,7 @@ pub async fn run(items: usize, rounds: usize) {
                 "conditional put" => puts(&client, &history).await,
                 _ => batches(&client, &table).await,
             };
-            let ms = (super::local_cpu_seconds().unwrap_or(0.0) - before) * 1000.0;
+            let ms = (local_cpu_seconds().unwrap_or(0.0) - before) * 1000.0;
             match kind {
                 "scan 8x1MB" | "scan 16x1000" => {
                     println!("round {round}: {kind}: {:.1} ms per 1,000 items", ms * 1000.0 / count as f64);
@@ -62,6 +62,19 @@ pub async fn run(items: usize, rounds: usize) {
     }
 }
 
+/// CPU seconds DynamoDB Local has spent, when its process is known (`DYNAMIGRATE_TEST_DDB_PID`,
+/// set by scripts/with-dynamodb-local.sh). On two shared cores at 0 and 20 ms round trips Local's
+/// CPU is what caps a run, so what a run costs it per item is reported beside the client's.
+pub fn local_cpu_seconds() -> Option<f64> {
+    let pid = std::env::var("DYNAMIGRATE_TEST_DDB_PID").ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // utime and stime, in clock ticks of 1/100 s: the 12th and 13th fields after the command name,
+    // which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 /// A second of nothing: what Local spends meanwhile (its collector, its timers) is in every figure.
 async fn idle() -> u64 {
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -69,18 +82,10 @@ async fn idle() -> u64 {
 }
 
 /// A parallel scan of the seed scenario's items (its filter), `segments` at once; the items read.
-async fn scan(client: &Client, table: &str, segments: i32, limit: Option<i32>) -> u64 {
+async fn scan(client: &Client, table: &str, segments: u32, limit: Option<i32>) -> u64 {
     let mut tasks = JoinSet::new();
     for segment in 0..segments {
-        let scan = client
-            .scan()
-            .table_name(table)
-            .segment(segment)
-            .total_segments(segments)
-            .set_limit(limit)
-            .filter_expression("begins_with(#sk, :sk)")
-            .expression_attribute_names("#sk", "sk")
-            .expression_attribute_values(":sk", AttributeValue::S("METADATA".into()));
+        let scan = metadata_scan(client, table, segment, segments).set_limit(limit);
         tasks.spawn(async move {
             let mut pages = scan.into_paginator().send();
             let mut count = 0;

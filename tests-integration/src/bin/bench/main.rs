@@ -243,29 +243,16 @@ async fn run_worker(variant: &str, table: &str, args: &[String], via: Option<&st
     if let Some(via) = via {
         command.env("DYNAMIGRATE_TEST_ENDPOINT", via).env("AWS_ENDPOINT_URL_DYNAMODB", via);
     }
-    let local_before = local_cpu_seconds();
+    let local_before = local_costs::local_cpu_seconds();
     let output = command.arg("worker").arg(variant).arg(table).args(args).output().await.expect("run worker");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let mut result: serde_json::Value = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|_| panic!("worker {variant} failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr)));
-    if let (Some(before), Some(after)) = (local_before, local_cpu_seconds()) {
+    if let (Some(before), Some(after)) = (local_before, local_costs::local_cpu_seconds()) {
         let items = result["items"].as_f64().unwrap_or(0.0).max(1.0);
         result["local_cpu_ms_per_1000"] = json!((after - before) * 1e6 / items);
     }
     result
-}
-
-/// CPU seconds DynamoDB Local has spent, when its process is known (`DYNAMIGRATE_TEST_DDB_PID`,
-/// set by scripts/with-dynamodb-local.sh). On two shared cores at 0 and 20 ms round trips Local's
-/// CPU is what caps a run, so what a run costs it per item is reported beside the client's.
-pub fn local_cpu_seconds() -> Option<f64> {
-    let pid = std::env::var("DYNAMIGRATE_TEST_DDB_PID").ok()?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // utime and stime, in clock ticks of 1/100 s: the 12th and 13th fields after the command name,
-    // which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-    Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 fn print_result(variant: &str, r: &serde_json::Value) {

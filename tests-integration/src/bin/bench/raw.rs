@@ -4,12 +4,11 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::requests::{put_all, set_metadata};
+use super::requests::{metadata_scan, put_all, set_metadata};
 use super::Options;
 
 /// The minimal loop a careful script would write: the same parallel scan (same filter), the same
@@ -28,17 +27,9 @@ pub async fn raw_loop(table: &str, options: &Options, batch: bool) -> u64 {
         segments.spawn(async move {
             let mut start = None;
             loop {
-                let page = client
-                    .scan()
-                    .table_name(&table)
-                    .segment(segment as i32)
-                    .total_segments(total as i32)
+                let page = metadata_scan(&client, &table, segment, total)
                     .set_exclusive_start_key(start)
                     .limit(options_page as i32)
-                    // The same scan dynamigrate sends for the migration's sk_prefix("METADATA").
-                    .filter_expression("begins_with(#sk, :sk)")
-                    .expression_attribute_names("#sk", "sk")
-                    .expression_attribute_values(":sk", AttributeValue::S("METADATA".into()))
                     .send()
                     .await
                     .expect("scan");

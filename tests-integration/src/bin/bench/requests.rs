@@ -1,10 +1,28 @@
-//! The seed scenario's two writes, as both the hand-written and the raw loop send them: an update of
-//! one item (each loop adds the condition it chose) and a batch of whole migrated items.
+//! The seed scenario's requests, as every loop sends them: the scan of one segment for its items, an
+//! update of one item (each loop adds the condition it chose) and a batch of whole migrated items.
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use dynamigrate::Item;
 use dynamigrate_tests::fixtures::{expected_metadata, item_number};
+
+/// One segment of the scan of the seed scenario's items, with the filter dynamigrate sends for the
+/// migration's `sk_prefix("METADATA")`; each loop adds its page size and position.
+pub fn metadata_scan(
+    client: &Client,
+    table: &str,
+    segment: u32,
+    total: u32,
+) -> aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder {
+    client
+        .scan()
+        .table_name(table)
+        .segment(segment as i32)
+        .total_segments(total as i32)
+        .filter_expression("begins_with(#sk, :sk)")
+        .expression_attribute_names("#sk", "sk")
+        .expression_attribute_values(":sk", AttributeValue::S("METADATA".into()))
+}
 
 /// The seed scenario's update of one item, `metadata` and `version: 2`, before its condition: both
 /// loops send it, each with the condition it chose.
