@@ -106,15 +106,24 @@ async fn a_write_that_conflicts_is_reread_and_transformed_again() {
     }
 }
 
-/// The guard's key clause: an update of an item the application deleted after our scan would
-/// otherwise create a stub of its key and our change. Under both guards, for the version guard has
-/// nothing else to refuse it with.
+/// An update of an item the application deleted after our scan would create a stub of its key and
+/// our change. The guard refuses it by a value it compares (false on an absent item), or, with
+/// nothing to compare, by a key clause: under both guards, on items with attributes to compare,
+/// on items at version 1 (the version guard compares the version), and on items with only a key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_item_deleted_after_the_scan_is_not_recreated_by_its_update() {
-    let guards: [Configure; 2] = [|b| b, |b| b.guard(Guard::Version("version".into()))];
-    for configure in guards {
+    let version: Configure = |b| b.guard(Guard::Version("version".into()));
+    let at_version_1 = |mut item: Item| {
+        item.insert("version".into(), num("1"));
+        item
+    };
+    let key_only = |item: Item| item.into_iter().filter(|(k, _)| k == "pk" || k == "sk").collect();
+    type Shape = fn(Item) -> Item;
+    let cases: [(Configure, Shape); 4] =
+        [(|b| b, |item| item), (version, |item| item), (version, at_version_1), (|b| b, key_only)];
+    for (configure, shape) in cases {
         let world = World::new().await;
-        put_items(&world.client, &world.table, seed_items(100)).await;
+        put_items(&world.client, &world.table, seed_items(100).into_iter().map(shape).collect()).await;
         let (client, table) = (world.client.clone(), world.table.clone());
         let transform = move |item: &Item| -> anyhow::Result<Change> {
             if s(item, "pk").unwrap().ends_with('0') {

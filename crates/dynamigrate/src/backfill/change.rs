@@ -144,11 +144,7 @@ impl Expressions {
     /// the transform saw it. `key_names` are the table's key attributes.
     pub fn build(change: &Change, read: &Item, guard: &Guard, key_names: &[String]) -> Result<Self, String> {
         let mut e = Self::default();
-        // The item still exists, or an update would create a stub of the key and the change. One
-        // key attribute says so (an item has all of its key attributes or is absent); a clause for
-        // the other would only repeat it.
-        let mut conditions: Vec<String> =
-            key_names.first().map(|k| format!("attribute_exists({})", e.name(k))).into_iter().collect();
+        let mut conditions = Vec::new();
         let guarded: Vec<String> = match guard {
             Guard::Item => read.keys().chain(change.touched(read).iter()).cloned().collect(),
             Guard::Version(version) => vec![version.clone()],
@@ -164,6 +160,15 @@ impl Expressions {
                 Some(value) => format!("{placeholder} = {}", e.value("c", value.clone())),
                 None => format!("attribute_not_exists({placeholder})"),
             });
+        }
+        // The item still exists, or an update would create a stub of the key and the change. A
+        // comparison with a value read says so already (it is false on an absent item); without
+        // one, one key attribute does (an item has all of its key attributes or is absent).
+        if e.values.is_empty() {
+            if let Some(key) = key_names.first() {
+                let exists = format!("attribute_exists({})", e.name(key));
+                conditions.insert(0, exists);
+            }
         }
         e.condition = conditions.join(" AND ");
         if let Change::Update { set, remove } = change {
@@ -253,11 +258,30 @@ mod tests {
         let change = Change::update().set("version", AttributeValue::N("2".into()));
         let e = Expressions::build(&change, &item(), &Guard::Item, &keys()).unwrap();
         let name_of = |attr: &str| e.names.iter().find(|(_, a)| *a == attr).map(|(p, _)| p.clone()).unwrap();
-        assert!(e.condition.contains(&format!("attribute_exists({})", name_of("pk"))));
         assert!(e.condition.contains(&format!("{} = :c", name_of("name"))));
         assert!(e.condition.contains(&format!("attribute_not_exists({})", name_of("version"))));
         assert_eq!(e.update.as_deref(), Some(format!("SET {} = :s1", name_of("version")).as_str()));
-        assert!(!e.condition.contains(&format!("{} = ", name_of("pk"))), "key equality is implied by the key");
+        assert!(!e.names.values().any(|a| a == "pk" || a == "sk"), "the key is implied: {}", e.condition);
+    }
+
+    #[test]
+    fn the_item_still_exists_by_a_compared_value_or_else_by_its_key() {
+        let change = Change::update().set("version", AttributeValue::N("2".into()));
+        let version = Guard::Version("version".into());
+        let mut versioned = item();
+        versioned.insert("version".into(), AttributeValue::N("1".into()));
+        // `name = :c0` or `version = :c0` is false on an absent item: no clause needs to say so.
+        for (read, guard) in [(&item(), &Guard::Item), (&versioned, &version)] {
+            let e = Expressions::build(&change, read, guard, &keys()).unwrap();
+            assert!(!e.condition.contains("attribute_exists("), "{}", e.condition);
+        }
+        // Nothing to compare: one key attribute says the item is there.
+        let keys_only: Item = item().into_iter().filter(|(k, _)| k != "name").collect();
+        for (read, guard) in [(&item(), &version), (&keys_only, &Guard::Item)] {
+            let e = Expressions::build(&change, read, guard, &keys()).unwrap();
+            assert_eq!(e.condition.matches("attribute_exists(").count(), 1, "{}", e.condition);
+            assert_eq!(e.names.get("#a1").map(String::as_str), Some("pk"), "{:?}", e.names);
+        }
     }
 
     #[test]
@@ -266,8 +290,7 @@ mod tests {
         read.insert("version".into(), AttributeValue::N("1".into()));
         let change = Change::update().set("version", AttributeValue::N("2".into())).remove("name");
         let e = Expressions::build(&change, &read, &Guard::Version("version".into()), &keys()).unwrap();
-        assert_eq!(e.condition.matches(" = :c").count(), 1, "{}", e.condition);
-        assert_eq!(e.condition.matches("attribute_exists(").count(), 1, "one key attribute: {}", e.condition);
+        assert_eq!(e.condition, "#a0 = :c0", "{e:?}");
         assert!(e.update.as_deref().unwrap_or("").contains("REMOVE"));
     }
 

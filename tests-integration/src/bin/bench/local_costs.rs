@@ -8,16 +8,25 @@
 //! cost per request, not its queueing; what it spends idle is printed beside them. Rounds alternate
 //! the order (ABBA).
 
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
-use dynamigrate::Item;
+use dynamigrate::backfill::Expressions;
+use dynamigrate::{Change, Guard, Item};
+use dynamigrate_tests::fixtures::{expected_metadata, item_number};
 use dynamigrate_tests::{client, create_table, put_items, seed_items, unique_name};
 use tokio::task::JoinSet;
 
-use super::requests::{metadata_scan, put_all};
+use super::requests::{metadata_scan, put_all, set_metadata};
 
 /// Requests of each single-request kind a round sends.
 const REQUESTS: u32 = 200;
+/// The conditional updates a round sends, each to items not written yet: the hand loop's
+/// condition on the version alone, and the guards dynamigrate builds.
+const UPDATES: [&str; 3] = ["update, hand loop's condition", "update, version guard", "update, item guard"];
+/// Updates of each kind a round sends: more than other kinds, for the guards differ by a tenth of
+/// a millisecond and Local's CPU is read in hundredths of a second.
+const UPDATE_REQUESTS: usize = 1000;
 
 /// Seeds `items` items, then prints Local's CPU per request kind, `rounds` times.
 pub async fn run(items: usize, rounds: usize) {
@@ -25,15 +34,27 @@ pub async fn run(items: usize, rounds: usize) {
         eprintln!("bench local-costs reads DynamoDB Local's CPU from its process: run it under scripts/with-dynamodb-local.sh");
         std::process::exit(2);
     }
+    // The batches write items 1 to 25 × REQUESTS; the updates take the next ones, unwritten.
+    let first_update = 25 * REQUESTS as usize;
+    let needed = first_update + UPDATES.len() * UPDATE_REQUESTS * rounds;
+    if items < needed {
+        eprintln!("bench local-costs needs at least {needed} items for {rounds} rounds");
+        std::process::exit(2);
+    }
     let client = client().await;
     let table = unique_name("bench-costs");
     create_table(&client, &table).await;
     put_items(&client, &table, seed_items(items)).await;
     let history = lease_item(&client, &table).await;
-    println!("DynamoDB Local's CPU per request ({items} items, {REQUESTS} single requests a kind, one at a time):");
+    let mut unwritten = seed_items(items).into_iter().skip(first_update);
+    println!(
+        "DynamoDB Local's CPU per request ({items} items, {REQUESTS} single requests a kind, \
+         {UPDATE_REQUESTS} updates, one at a time):"
+    );
     for round in 1..=rounds {
         let mut kinds =
             vec!["idle", "scan 8x1MB", "scan 16x1000", "checkpoint transaction", "conditional put", "batch of 25"];
+        kinds.extend(UPDATES);
         if round % 2 == 0 {
             kinds.reverse();
         }
@@ -45,7 +66,16 @@ pub async fn run(items: usize, rounds: usize) {
                 "scan 16x1000" => scan(&client, &table, 16, Some(1000)).await,
                 "checkpoint transaction" => transactions(&client, &history).await,
                 "conditional put" => puts(&client, &history).await,
-                _ => batches(&client, &table).await,
+                "batch of 25" => batches(&client, &table).await,
+                update => {
+                    let guard = match update {
+                        "update, version guard" => Some(Guard::Version("version".into())),
+                        "update, item guard" => Some(Guard::Item),
+                        _ => None,
+                    };
+                    let items: Vec<Item> = unwritten.by_ref().take(UPDATE_REQUESTS).collect();
+                    updates(&client, &table, &items, guard.as_ref()).await
+                }
             };
             let ms = (local_cpu_seconds().unwrap_or(0.0) - before) * 1000.0;
             match kind {
@@ -172,4 +202,35 @@ async fn batches(client: &Client, table: &str) -> u64 {
         put_all(client, table, chunk.to_vec()).await;
     }
     u64::from(REQUESTS)
+}
+
+/// Conditional updates of `items`, none migrated yet, under `guard` as dynamigrate builds it, or
+/// (None) the hand loop's condition on the version alone.
+async fn updates(client: &Client, table: &str, items: &[Item], guard: Option<&Guard>) -> u64 {
+    for item in items {
+        let update = match guard {
+            Some(guard) => guarded(client, table, item, guard),
+            None => set_metadata(client, table, item).condition_expression("attribute_not_exists(#v)"),
+        };
+        update.send().await.expect("conditional update");
+    }
+    items.len() as u64
+}
+
+/// The seed scenario's update of `item` as dynamigrate's guarded writer sends it.
+fn guarded(client: &Client, table: &str, item: &Item, guard: &Guard) -> UpdateItemFluentBuilder {
+    let change = Change::update()
+        .set("metadata", expected_metadata(item_number(item)))
+        .set("version", AttributeValue::N("2".into()));
+    let keys = ["pk".to_string(), "sk".to_string()];
+    let e = Expressions::build(&change, item, guard, &keys).expect("a guard within 4 KB");
+    client
+        .update_item()
+        .table_name(table)
+        .key("pk", item["pk"].clone())
+        .key("sk", item["sk"].clone())
+        .set_update_expression(e.update)
+        .condition_expression(e.condition)
+        .set_expression_attribute_names(Some(e.names.into_iter().collect()))
+        .set_expression_attribute_values(Some(e.values.into_iter().collect()))
 }
