@@ -163,7 +163,8 @@ impl Expressions {
         }
         // The item still exists, or an update would create a stub of the key and the change. A
         // comparison with a value read says so already (it is false on an absent item); without
-        // one, one key attribute does (an item has all of its key attributes or is absent).
+        // one, one key attribute does (an item has all of its key attributes or is absent). The
+        // guard's comparisons are the only values so far.
         if e.values.is_empty() {
             if let Some(key) = key_names.first() {
                 let exists = format!("attribute_exists({})", e.name(key));

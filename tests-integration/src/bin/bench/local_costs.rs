@@ -44,9 +44,11 @@ pub async fn run(items: usize, rounds: usize) {
     let client = client().await;
     let table = unique_name("bench-costs");
     create_table(&client, &table).await;
-    put_items(&client, &table, seed_items(items)).await;
+    let seeds = seed_items(items);
+    let unwritten = seeds[first_update..needed].to_vec();
+    let mut unwritten = unwritten.chunks(UPDATE_REQUESTS);
+    put_items(&client, &table, seeds).await;
     let history = lease_item(&client, &table).await;
-    let mut unwritten = seed_items(items).into_iter().skip(first_update);
     println!(
         "DynamoDB Local's CPU per request ({items} items, {REQUESTS} single requests a kind, \
          {UPDATE_REQUESTS} updates, one at a time):"
@@ -73,8 +75,7 @@ pub async fn run(items: usize, rounds: usize) {
                         "update, item guard" => Some(Guard::Item),
                         _ => None,
                     };
-                    let items: Vec<Item> = unwritten.by_ref().take(UPDATE_REQUESTS).collect();
-                    updates(&client, &table, &items, guard.as_ref()).await
+                    updates(&client, &table, unwritten.next().unwrap_or_default(), guard.as_ref()).await
                 }
             };
             let ms = (local_cpu_seconds().unwrap_or(0.0) - before) * 1000.0;
