@@ -1,13 +1,15 @@
 //! The backfill beside an application that writes the same items at the same time: none of its
 //! writes is lost, a write that conflicts is redone on the fresh item, a deleted item stays deleted,
-//! and a whole-item put keeps what the application added.
+//! a whole-item put keeps what the application added, and a file's operations conflict only with
+//! writes to what they read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use dynamigrate::backfill::{Change, Item};
 use dynamigrate::Guard;
+use dynamigrate_files::ops::{self, Op};
 use dynamigrate_tests::backfills::{migration, num, run, write_now, Configure};
 use dynamigrate_tests::fixtures::{is_migrated, upgrade};
 use dynamigrate_tests::{n, put_items, s, scan_all, seed_items, World};
@@ -172,5 +174,62 @@ async fn a_whole_item_put_never_drops_an_attribute_the_application_added_meanwhi
     for item in scan_all(&world.client, &world.table).await {
         assert_eq!(n(&item, "version"), Some(2));
         assert_eq!(s(&item, "app_note").as_deref(), Some("added after the read"), "{item:?}");
+    }
+}
+
+/// A TOML file's operations (copy `name` to `title`, version 2) as the engine runs them, under the
+/// guard a file gets by default: what they read, not the whole item.
+fn copy_name() -> Vec<Op> {
+    vec![Op::Copy { from: "name".into(), to: "title".into() }, Op::Version { attribute: "version".into(), value: 2 }]
+}
+
+/// Under the operations' guard, the application's write to an attribute they read conflicts and
+/// the item is done again from its new value; its write to anything else neither conflicts nor is
+/// lost (the update touches only what the operations change).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operations_conflict_only_with_a_write_to_what_they_read() {
+    let world = World::new().await;
+    put_items(&world.client, &world.table, seed_items(200)).await;
+    let seen: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let (client, table) = (world.client.clone(), world.table.clone());
+    // The first time the transform sees an item ending in 0, the application renames it; ending in
+    // 5, it edits the description, which the operations do not read.
+    let transform = move |item: &Item| -> anyhow::Result<Change> {
+        let pk = s(item, "pk").unwrap();
+        let attribute = match pk.chars().last() {
+            Some('0') => Some("name"),
+            Some('5') => Some("description"),
+            _ => None,
+        };
+        // The lock is let go before the write: another worker thread may wait for it meanwhile.
+        let first = seen.lock().unwrap().insert(pk.clone());
+        if let (Some(attribute), true) = (attribute, first) {
+            let write = client
+                .update_item()
+                .table_name(&table)
+                .key("pk", item["pk"].clone())
+                .key("sk", item["sk"].clone())
+                .update_expression("SET #a = :v")
+                .expression_attribute_names("#a", attribute)
+                .expression_attribute_values(":v", AttributeValue::S(format!("{attribute} by the application")))
+                .send();
+            write_now(write)?;
+        }
+        ops::apply_all(&copy_name(), item).map_err(anyhow::Error::msg)
+    };
+    let configure: Configure = |b| b.guard(ops::guard(&copy_name(), None));
+    let summaries = run(&world, vec![migration("20250301_ops_guard", transform, configure)], false).await;
+    assert_eq!(summaries[0].conflicts, 20, "the renames conflict, the description edits do not");
+    assert_eq!((summaries[0].counts.modified, summaries[0].counts.failed), (200, 0));
+    for item in scan_all(&world.client, &world.table).await {
+        let pk = s(&item, "pk").unwrap();
+        assert_eq!(n(&item, "version"), Some(2), "{item:?}");
+        assert_eq!(s(&item, "title"), s(&item, "name"), "copied from the name it holds now: {item:?}");
+        if pk.ends_with('0') {
+            assert_eq!(s(&item, "name").as_deref(), Some("name by the application"));
+        }
+        if pk.ends_with('5') {
+            assert_eq!(s(&item, "description").as_deref(), Some("description by the application"), "kept");
+        }
     }
 }

@@ -335,3 +335,59 @@ async fn down_refuses_before_running_anything_when_a_file_has_no_down() {
     assert!(ran.stderr.contains("20250102_no_down has no down"), "{ran:?}");
     dynamigrate_tests::assert_same(&snapshot(&world.client, &world.table).await, &before, "after a refused down");
 }
+
+/// A TOML file is guarded on what its operations read: an application editing every item's
+/// `description` throughout the run (which the file neither reads nor writes) causes no conflict,
+/// and each of its edits is kept. Under the whole-item guard, an edit between our read and our write
+/// would have conflicted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_toml_file_does_not_conflict_with_writes_to_what_it_does_not_read() {
+    const ITEMS: u64 = 3_000;
+    let world = World::new().await;
+    put_items(&world.client, &world.table, seed_items(ITEMS as usize)).await;
+    let folder = Folder::new();
+    folder.write(
+        "20250301-title.toml",
+        "description = \"copy name to title\"\nup = [{ copy = \"name\", to = \"title\" }, { version = 2 }]\n",
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let application = {
+        let (client, table, stop) = (world.client.clone(), world.table.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut last: HashMap<u64, String> = HashMap::new();
+            for write in 0u64.. {
+                if stop.is_cancelled() {
+                    break;
+                }
+                let n = fastrand::u64(1..=ITEMS);
+                let text = format!("edit {write}");
+                client
+                    .update_item()
+                    .table_name(&table)
+                    .key("pk", AV::S(format!("ITEM#{n}")))
+                    .key("sk", AV::S("METADATA".into()))
+                    .update_expression("SET description = :d")
+                    .expression_attribute_values(":d", AV::S(text.clone()))
+                    .send()
+                    .await
+                    .expect("application write");
+                last.insert(n, text);
+            }
+            last
+        })
+    };
+    let ran = world.files(&folder.dir, &["run"]).await;
+    stop.cancel();
+    let last = application.await.unwrap();
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stderr.contains(&format!("modified {ITEMS}, skipped 0, failed 0, conflicts 0,")), "{}", ran.stderr);
+    assert!(!last.is_empty());
+    for item in scan_all(&world.client, &world.table).await {
+        let n: u64 = s(&item, "pk").unwrap().trim_start_matches("ITEM#").parse().unwrap();
+        assert_eq!(item["version"], AV::N("2".into()));
+        assert_eq!(s(&item, "title"), s(&item, "name"));
+        if let Some(text) = last.get(&n) {
+            assert_eq!(s(&item, "description").as_ref(), Some(text), "the application's last edit is kept");
+        }
+    }
+}

@@ -80,9 +80,13 @@ impl FileMigration {
                 let versioning = ctx.versioning(&table);
                 let inner = self.transform(ctx, &table, entry, info).await?;
                 let downgrade = Downgrade { inner, attribute: versioning.attribute.clone(), from: to };
+                let backfill = self.operations_guarded(backfill, entry);
                 backfill.select(versioning.at(to)).run_shared(Arc::new(downgrade)).await?
             }
-            _ => backfill.run_shared(self.transform(ctx, &table, entry, info).await?).await?,
+            _ => {
+                let backfill = self.operations_guarded(backfill, entry);
+                backfill.run_shared(self.transform(ctx, &table, entry, info).await?).await?
+            }
         };
         Ok(summary.outcome())
     }
@@ -91,6 +95,20 @@ impl FileMigration {
     fn guarded(&self, backfill: Backfill) -> Backfill {
         match &self.spec.guard {
             Some(guard) => backfill.guard(guard.clone()),
+            None => backfill,
+        }
+    }
+
+    /// A TOML file's operations are guarded on what they read (`FileSpec::operations_guard`), not on
+    /// the whole item, unless the file says otherwise.
+    fn operations_guarded(&self, backfill: Backfill, entry: Entry) -> Backfill {
+        let Body::Operations { up, down } = &self.body else { return backfill };
+        let ops = match entry {
+            Entry::Up => up.as_slice(),
+            Entry::Down => down.as_deref().unwrap_or_default(),
+        };
+        match self.spec.operations_guard(ops, entry == Entry::Up) {
+            Some(guard) => backfill.guard(guard),
             None => backfill,
         }
     }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use dynamigrate::{Change, Item, Transform};
+use dynamigrate::{Change, Guard, Item, Transform};
 use serde_json::Value;
 
 use crate::value::literal;
@@ -101,6 +101,16 @@ impl Op {
         }
     }
 
+    /// Attributes whose values decide what this operation writes, besides the ones it writes:
+    /// `set`, `remove` and `version` write the same whatever the item holds.
+    fn reads(&self) -> Vec<&str> {
+        match self {
+            Op::Default { attribute, .. } | Op::Add { attribute, .. } => vec![attribute],
+            Op::Rename { from, to } | Op::Copy { from, to } => vec![from, to],
+            Op::Set { .. } | Op::Remove { .. } | Op::Version { .. } => Vec::new(),
+        }
+    }
+
     fn apply(&self, item: &mut Patched) -> Result<(), String> {
         match self {
             Op::Set { attribute, value } => item.set(attribute, value.clone()),
@@ -191,6 +201,18 @@ pub fn apply_all(ops: &[Op], item: &Item) -> Result<Change, String> {
 /// The derived `down`: each operation's inverse, in reverse order; None if one has none.
 pub fn inverse_all(ops: &[Op]) -> Option<Vec<Op>> {
     ops.iter().rev().map(Op::inverse).collect()
+}
+
+/// The guard for these operations when the file names none: what they read, and `also` (what the
+/// selection reads). The engine adds what the change touches, so the write lands only if everything
+/// its outcome depends on still holds what was read; the application's writes to anything else
+/// neither conflict with it nor are overwritten (the write touches only what it changes). Smaller
+/// than the whole-item guard, whose condition repeats every value of the item.
+pub fn guard(ops: &[Op], also: Option<&str>) -> Guard {
+    let mut names: Vec<String> = ops.iter().flat_map(Op::reads).chain(also).map(str::to_string).collect();
+    names.sort();
+    names.dedup();
+    Guard::Attributes(names)
 }
 
 /// A TOML file's operations as a transform, named by the file's checksum and direction.
@@ -284,6 +306,27 @@ mod tests {
         taken.insert("new".into(), s("other"));
         let error = apply_all(&[op("{ rename = \"old\", to = \"new\" }").unwrap()], &taken).unwrap_err();
         assert!(error.contains("new already holds another value"), "{error}");
+    }
+
+    #[test]
+    fn the_guard_is_what_decides_the_outcome_not_what_is_written_regardless() {
+        let ops: Vec<Op> = [
+            "{ set = \"status\", value = \"active\" }",
+            "{ default = \"tier\", value = 1 }",
+            "{ add = \"meta\", value = true }",
+            "{ rename = \"old\", to = \"new\" }",
+            "{ copy = \"email\", to = \"contact\" }",
+            "{ remove = \"gone\" }",
+            "{ version = 2 }",
+        ]
+        .iter()
+        .map(|t| op(t).unwrap())
+        .collect();
+        let names = |names: &[&str]| Guard::Attributes(names.iter().map(|n| n.to_string()).collect());
+        // `set`, `remove` and `version` read nothing: the engine guards what the change touches.
+        assert_eq!(guard(&ops, None), names(&["contact", "email", "meta", "new", "old", "tier"]));
+        assert_eq!(guard(&ops[..1], Some("version")), names(&["version"]));
+        assert_eq!(guard(&[], None), names(&[]));
     }
 
     #[test]

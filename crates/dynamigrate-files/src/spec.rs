@@ -11,6 +11,7 @@ use dynamigrate::{BackfillSettings, Guard};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::ops::{self, Op};
 use crate::phase::{self, Lifecycle};
 use crate::value::literal;
 
@@ -125,6 +126,17 @@ impl FileSpec {
         }
         backfill.settings(self.settings.clone())
     }
+
+    /// The guard for a TOML file's operations when `[settings]` names none: what they read, and the
+    /// version attribute where `up`'s selection conditions on it (`ops::guard`). None keeps the
+    /// whole-item guard: a `filter` may read any attribute, and the file's own guard comes first.
+    pub fn operations_guard(&self, ops: &[Op], up: bool) -> Option<Guard> {
+        if self.guard.is_some() || self.select.filter.is_some() {
+            return None;
+        }
+        let on_version = up && (self.select.version_below.is_some() || self.select.version_at.is_some());
+        Some(ops::guard(ops, on_version.then_some(self.version_attribute.as_str())))
+    }
 }
 
 fn read_select(raw: Value) -> Result<Select, String> {
@@ -183,6 +195,23 @@ mod tests {
         assert_eq!(spec.select.version_below, Some(2));
         assert_eq!(spec.settings.page_size, Some(100));
         assert_eq!(spec.guard, Some(Guard::Version("version".into())));
+    }
+
+    #[test]
+    fn operations_are_guarded_on_what_they_and_the_selection_read_unless_a_filter_may_read_more() {
+        let ops = [Op::Copy { from: "name".into(), to: "title".into() }];
+        let names = |names: &[&str]| Some(Guard::Attributes(names.iter().map(|n| n.to_string()).collect()));
+        let spec = |text: &str| FileSpec::read(header(&format!("description = \"d\"\n{text}"))).unwrap();
+
+        assert_eq!(spec("").operations_guard(&ops, true), names(&["name", "title"]));
+        let below = spec("version_attribute = \"v\"\n[select]\nsk_prefix = \"M\"\nversion_below = 2");
+        assert_eq!(below.operations_guard(&ops, true), names(&["name", "title", "v"]));
+        // `down` sees every item the rest of the selection matches: no version condition to guard.
+        assert_eq!(below.operations_guard(&ops, false), names(&["name", "title"]));
+        let filtered = spec("[select]\nfilter = \"attribute_exists(legacy)\"");
+        assert_eq!(filtered.operations_guard(&ops, true), None, "the filter's attributes are not known");
+        let named = spec("[settings]\nguard = \"item\"");
+        assert_eq!(named.operations_guard(&ops, true), None, "the file's own guard stays");
     }
 
     #[test]
