@@ -252,9 +252,9 @@ mod tests {
         apply_all(ops, item).unwrap().apply(item).expect("operations never delete the item")
     }
 
-    #[test]
-    fn every_operation_parses_and_applies() {
-        let ops: Vec<Op> = [
+    /// One of each operation (`default` twice: on an attribute the item has and on one it lacks).
+    fn every_operation() -> Vec<Op> {
+        [
             "{ set = \"status\", value = \"active\" }",
             "{ default = \"email\", value = \"none\" }",
             "{ default = \"tier\", value = 1 }",
@@ -266,8 +266,12 @@ mod tests {
         ]
         .iter()
         .map(|t| op(t).unwrap())
-        .collect();
-        let new = after(&ops, &item());
+        .collect()
+    }
+
+    #[test]
+    fn every_operation_parses_and_applies() {
+        let new = after(&every_operation(), &item());
         assert_eq!(new["status"], s("active"));
         assert_eq!(new["email"], s("e@x"), "default leaves what is there");
         assert_eq!(new["tier"], AttributeValue::N("1".into()));
@@ -310,18 +314,7 @@ mod tests {
 
     #[test]
     fn the_guard_is_what_decides_the_outcome_not_what_is_written_regardless() {
-        let ops: Vec<Op> = [
-            "{ set = \"status\", value = \"active\" }",
-            "{ default = \"tier\", value = 1 }",
-            "{ add = \"meta\", value = true }",
-            "{ rename = \"old\", to = \"new\" }",
-            "{ copy = \"email\", to = \"contact\" }",
-            "{ remove = \"gone\" }",
-            "{ version = 2 }",
-        ]
-        .iter()
-        .map(|t| op(t).unwrap())
-        .collect();
+        let ops = every_operation();
         let names = |names: &[&str]| Guard::Attributes(names.iter().map(|n| n.to_string()).collect());
         // `set`, `remove` and `version` read nothing: the engine guards what the change touches.
         assert_eq!(guard(&ops, None), names(&["contact", "email", "meta", "new", "old", "tier"]));
