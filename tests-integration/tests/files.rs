@@ -336,10 +336,10 @@ async fn down_refuses_before_running_anything_when_a_file_has_no_down() {
     dynamigrate_tests::assert_same(&snapshot(&world.client, &world.table).await, &before, "after a refused down");
 }
 
-/// A TOML file is guarded on what its operations read: an application editing every item's
+/// A TOML file is guarded on what its operations read: an application editing random items'
 /// `description` throughout the run (which the file neither reads nor writes) causes no conflict,
-/// and each of its edits is kept. Under the whole-item guard, an edit between our read and our write
-/// would have conflicted.
+/// and its last edit of each item is kept. Under the whole-item guard, an edit between our read and
+/// our write would have conflicted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_toml_file_does_not_conflict_with_writes_to_what_it_does_not_read() {
     const ITEMS: u64 = 3_000;
