@@ -1,13 +1,14 @@
 //! The backfill beside an application that writes the same items at the same time: none of its
 //! writes is lost, a write that conflicts is redone on the fresh item, a deleted item stays deleted,
-//! a whole-item put keeps what the application added, and a file's operations conflict only with
-//! writes to what they read.
+//! a whole-item put keeps what the application added, a file's operations conflict only with
+//! writes to what they read, and an item moved out of the selection meanwhile is left alone.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use dynamigrate::backfill::{Change, Item};
+use dynamigrate::versions::Versioning;
 use dynamigrate::Guard;
 use dynamigrate_files::ops::{self, Op};
 use dynamigrate_tests::backfills::{migration, num, run, write_now, Configure};
@@ -231,5 +232,45 @@ async fn operations_conflict_only_with_a_write_to_what_they_read() {
         if pk.ends_with('5') {
             assert_eq!(s(&item, "description").as_deref(), Some("description by the application"), "kept");
         }
+    }
+}
+
+/// A backfill of the items below version 2 whose transform (like a TOML file's operations) does
+/// not check the version itself. The application upgrades some items to version 2 between our read
+/// and our write, with a status of its own: the guard refuses our write, and the re-read finds the
+/// item out of the selection, so it is left as the application wrote it rather than transformed
+/// again and overwritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_item_the_application_moves_out_of_the_selection_meanwhile_is_left_alone() {
+    let world = World::new().await;
+    put_items(&world.client, &world.table, seed_items(200)).await;
+    let seen: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let (client, table) = (world.client.clone(), world.table.clone());
+    let transform = move |item: &Item| -> anyhow::Result<Change> {
+        let pk = s(item, "pk").unwrap();
+        let first = seen.lock().unwrap().insert(pk.clone());
+        if first && pk.ends_with('0') {
+            let upgrade = client
+                .update_item()
+                .table_name(&table)
+                .key("pk", item["pk"].clone())
+                .key("sk", item["sk"].clone())
+                .update_expression("SET version = :v, #s = :s")
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_values(":v", num("2"))
+                .expression_attribute_values(":s", AttributeValue::S("set by the application".into()))
+                .send();
+            write_now(upgrade)?;
+        }
+        Ok(Change::update().set("status", AttributeValue::S("backfilled".into())).set("version", num("2")))
+    };
+    let configure: Configure = |b| b.sk_prefix("METADATA").select(Versioning::default().below(2));
+    let summaries = run(&world, vec![migration("20250301_left", transform, configure)], false).await;
+    let counts = &summaries[0].counts;
+    assert_eq!((counts.modified, counts.skipped, counts.failed, summaries[0].conflicts), (180, 20, 0, 20));
+    for item in scan_all(&world.client, &world.table).await {
+        let expected = if s(&item, "pk").unwrap().ends_with('0') { "set by the application" } else { "backfilled" };
+        assert_eq!(s(&item, "status").as_deref(), Some(expected), "{item:?}");
+        assert_eq!(n(&item, "version"), Some(2));
     }
 }

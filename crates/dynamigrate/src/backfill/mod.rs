@@ -38,6 +38,7 @@ mod meter;
 mod pipeline;
 mod progress;
 pub mod rate;
+mod reread;
 mod scan;
 mod segments;
 mod settings;

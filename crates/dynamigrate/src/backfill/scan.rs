@@ -1,14 +1,14 @@
 //! The Scan request of a pass, built once from the selection and the table's key: filter,
-//! projection, placeholders, page size. Reading one page, and re-reading one item, wait out
-//! transient errors past the SDK's own retries.
+//! projection, placeholders, page size. Reading one page waits out transient errors past the SDK's
+//! own retries (as does re-reading one item, in reread.rs).
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use aws_sdk_dynamodb::Client;
 use tokio_util::sync::CancellationToken;
 
+use super::reread::Recheck;
 use super::spec::Selection;
 use super::value::Item;
 use crate::aws::{is_transient, patiently};
@@ -17,9 +17,11 @@ use crate::Error;
 
 /// One Scan request's fixed parts.
 pub(crate) struct ScanRequest {
-    table: String,
+    pub(super) table: String,
     filter: Option<String>,
-    projection: Option<String>,
+    pub(super) projection: Option<String>,
+    /// What a re-read after a conflict checks again (see reread.rs).
+    pub(super) recheck: Option<Recheck>,
     names: HashMap<String, String>,
     values: HashMap<String, AttributeValue>,
     limit: i32,
@@ -65,6 +67,7 @@ impl ScanRequest {
         });
         Ok(Self {
             table: table.to_string(),
+            recheck: Recheck::of(selection, key_names),
             filter: (!filters.is_empty()).then(|| filters.join(" AND ")),
             projection,
             names,
@@ -106,24 +109,8 @@ impl ScanRequest {
         })
     }
 
-    /// GetItem after a conflict: strongly consistent, with the same projection.
-    pub async fn reread(&self, client: &Client, key: &Item, stop: &CancellationToken) -> Result<Option<Item>, String> {
-        let projection_names: Option<HashMap<String, String>> = self.projection.as_ref().map(|_| {
-            self.names.iter().filter(|(k, _)| k.starts_with("#dm_p")).map(|(k, v)| (k.clone(), v.clone())).collect()
-        });
-        let send = || {
-            client
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(key.clone()))
-                .consistent_read(true)
-                .set_projection_expression(self.projection.clone())
-                .set_expression_attribute_names(projection_names.clone())
-                .send()
-        };
-        match patiently(send, is_transient, |_, _| {}, Some(stop)).await {
-            Ok(output) => Ok(output.item),
-            Err(error) => Err(format!("re-reading after a conflict: {}", DisplayErrorContext(error))),
-        }
+    /// The projection's placeholders, for a re-read with the same projection.
+    pub(super) fn projection_names(&self) -> HashMap<String, String> {
+        self.names.iter().filter(|(k, _)| k.starts_with("#dm_p")).map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 }

@@ -17,6 +17,7 @@ use super::guarded::process_item;
 use super::Writer;
 use crate::aws::{is_throttling, is_transient, jittered_backoff};
 use crate::backfill::change::Change;
+use crate::backfill::reread::Reread;
 use crate::backfill::sink::{PageSink, Tally, Verdict};
 use crate::backfill::value::Item;
 use crate::backfill::window::Answer;
@@ -210,8 +211,9 @@ async fn write_batch(writer: &Writer, batch: Batch, tally: &Tally) {
 async fn finish_one_by_one(writer: &Writer, keys: Vec<Item>, tally: &Tally) {
     for key in keys {
         match writer.reads.reread(&writer.client, &key, &writer.interrupt).await {
-            Ok(Some(item)) => _ = process_item(writer, item, tally).await,
-            Ok(None) => _ = tally.record(Verdict::Skipped, 1),
+            Ok(Reread::Selected(item)) => _ = process_item(writer, item, tally).await,
+            // Out of the selection (our batch landed and moved it, or the application did) or gone.
+            Ok(Reread::Left(_) | Reread::Gone) => _ = tally.record(Verdict::Skipped, 1),
             Err(_) if writer.interrupt.is_cancelled() => return,
             Err(error) => _ = writer.fail(&key, &error, tally),
         };

@@ -1,6 +1,7 @@
 //! Update mode: one guarded conditional write per changed item. On a conflict the item is read
 //! again (consistently), transformed again and written again, a bounded number of times.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,6 +15,7 @@ use super::{joined, Writer};
 use crate::aws::{is_throttling, is_transient, patiently};
 use crate::backfill::change::{Change, Expressions};
 use crate::backfill::rate::WriteTicket;
+use crate::backfill::reread::Reread;
 use crate::backfill::sink::{PageSink, Tally, Verdict};
 use crate::backfill::value::{key_text, Item};
 use crate::backfill::window::Answer;
@@ -97,16 +99,22 @@ pub(super) async fn process_item(writer: &Writer, item: Item, tally: &Tally) -> 
                 match writer.reads.reread(&writer.client, &key, &writer.interrupt).await {
                     // Our own earlier attempt landed (its answer was lost and the SDK retried):
                     // the item is exactly what we wrote. Not a conflict.
-                    Ok(Some(fresh)) if Some(&fresh) == landed.as_ref() => {
+                    Ok(Reread::Selected(fresh) | Reread::Left(fresh)) if Some(&fresh) == landed.as_ref() => {
                         return Some(tally.record(Verdict::Modified, 1))
                     }
-                    Ok(None) if landed.is_none() => return Some(tally.record(Verdict::Modified, 1)),
-                    Ok(Some(fresh)) => {
-                        writer.meter.conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Ok(Reread::Gone) if landed.is_none() => return Some(tally.record(Verdict::Modified, 1)),
+                    Ok(Reread::Selected(fresh)) => {
+                        writer.meter.conflicts.fetch_add(1, Relaxed);
                         current = fresh;
                     }
+                    // Moved out of the selection meanwhile (upgraded by the application, say): the
+                    // transform is not for it any more.
+                    Ok(Reread::Left(_)) => {
+                        writer.meter.conflicts.fetch_add(1, Relaxed);
+                        return Some(tally.record(Verdict::Skipped, 1));
+                    }
                     // Deleted by the application meanwhile: nothing left to migrate.
-                    Ok(None) => return Some(tally.record(Verdict::Skipped, 1)),
+                    Ok(Reread::Gone) => return Some(tally.record(Verdict::Skipped, 1)),
                     Err(_) if writer.interrupt.is_cancelled() => return None,
                     Err(error) => return Some(writer.fail(&key, &error, tally)),
                 }
