@@ -128,8 +128,9 @@ impl FileSpec {
     }
 
     /// The guard for a TOML file's operations when `[settings]` names none: what they read, and the
-    /// version attribute where `up`'s selection conditions on it (`ops::guard`). None keeps the
-    /// whole-item guard: a `filter` may read any attribute, and the file's own guard comes first.
+    /// version attribute where `up`'s selection conditions on it (`ops::guard`), so that a change
+    /// there fails the write and the re-read checks the selection again. None keeps the whole-item
+    /// guard: a `filter` may read any attribute, and the file's own guard comes first.
     pub fn operations_guard(&self, ops: &[Op], up: bool) -> Option<Guard> {
         if self.guard.is_some() || self.select.filter.is_some() {
             return None;

@@ -1,5 +1,6 @@
 //! Update mode: one guarded conditional write per changed item. On a conflict the item is read
-//! again (consistently), transformed again and written again, a bounded number of times.
+//! again (consistently) and, if still in the selection, transformed again and written again, a
+//! bounded number of times.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
