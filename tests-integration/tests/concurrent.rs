@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
 use dynamigrate::backfill::{Change, Item};
 use dynamigrate::versions::Versioning;
 use dynamigrate::Guard;
@@ -178,6 +179,49 @@ async fn a_whole_item_put_never_drops_an_attribute_the_application_added_meanwhi
     }
 }
 
+/// The application's update of an item, made from inside the transform the first time it sees the
+/// item: it lands between our read and our write.
+struct Meanwhile {
+    client: Client,
+    table: String,
+    seen: Mutex<HashSet<String>>,
+}
+
+impl Meanwhile {
+    fn new(world: &World) -> Self {
+        Self { client: world.client.clone(), table: world.table.clone(), seen: Mutex::default() }
+    }
+
+    /// `update` with its name and value placeholders; nothing the second time the item comes by.
+    fn update(
+        &self,
+        item: &Item,
+        update: &str,
+        names: &[(&str, &str)],
+        values: &[(&str, AttributeValue)],
+    ) -> anyhow::Result<()> {
+        // The lock is let go before the write: another worker thread may wait for it meanwhile.
+        let first = self.seen.lock().unwrap().insert(s(item, "pk").unwrap());
+        if !first {
+            return Ok(());
+        }
+        let mut write = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", item["pk"].clone())
+            .key("sk", item["sk"].clone())
+            .update_expression(update);
+        for (placeholder, attribute) in names {
+            write = write.expression_attribute_names(*placeholder, *attribute);
+        }
+        for (placeholder, value) in values {
+            write = write.expression_attribute_values(*placeholder, value.clone());
+        }
+        write_now(write.send())
+    }
+}
+
 /// A TOML file's operations (copy `name` to `title`, version 2) as the engine runs them, under the
 /// guard a file gets by default: what they read, not the whole item.
 fn copy_name() -> Vec<Op> {
@@ -191,30 +235,18 @@ fn copy_name() -> Vec<Op> {
 async fn operations_conflict_only_with_a_write_to_what_they_read() {
     let world = World::new().await;
     put_items(&world.client, &world.table, seed_items(200)).await;
-    let seen: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let (client, table) = (world.client.clone(), world.table.clone());
-    // The first time the transform sees an item ending in 0, the application renames it; ending in
-    // 5, it edits the description, which the operations do not read.
+    let meanwhile = Meanwhile::new(&world);
+    // Items ending in 0: the application renames them; ending in 5, it edits the description,
+    // which the operations do not read.
     let transform = move |item: &Item| -> anyhow::Result<Change> {
-        let pk = s(item, "pk").unwrap();
-        let attribute = match pk.chars().last() {
+        let attribute = match s(item, "pk").unwrap().chars().last() {
             Some('0') => Some("name"),
             Some('5') => Some("description"),
             _ => None,
         };
-        // The lock is let go before the write: another worker thread may wait for it meanwhile.
-        let first = seen.lock().unwrap().insert(pk.clone());
-        if let (Some(attribute), true) = (attribute, first) {
-            let write = client
-                .update_item()
-                .table_name(&table)
-                .key("pk", item["pk"].clone())
-                .key("sk", item["sk"].clone())
-                .update_expression("SET #a = :v")
-                .expression_attribute_names("#a", attribute)
-                .expression_attribute_values(":v", AttributeValue::S(format!("{attribute} by the application")))
-                .send();
-            write_now(write)?;
+        if let Some(attribute) = attribute {
+            let value = AttributeValue::S(format!("{attribute} by the application"));
+            meanwhile.update(item, "SET #a = :v", &[("#a", attribute)], &[(":v", value)])?;
         }
         ops::apply_all(&copy_name(), item).map_err(anyhow::Error::msg)
     };
@@ -244,23 +276,12 @@ async fn operations_conflict_only_with_a_write_to_what_they_read() {
 async fn an_item_the_application_moves_out_of_the_selection_meanwhile_is_left_alone() {
     let world = World::new().await;
     put_items(&world.client, &world.table, seed_items(200)).await;
-    let seen: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let (client, table) = (world.client.clone(), world.table.clone());
+    let meanwhile = Meanwhile::new(&world);
     let transform = move |item: &Item| -> anyhow::Result<Change> {
-        let pk = s(item, "pk").unwrap();
-        let first = seen.lock().unwrap().insert(pk.clone());
-        if first && pk.ends_with('0') {
-            let upgrade = client
-                .update_item()
-                .table_name(&table)
-                .key("pk", item["pk"].clone())
-                .key("sk", item["sk"].clone())
-                .update_expression("SET version = :v, #s = :s")
-                .expression_attribute_names("#s", "status")
-                .expression_attribute_values(":v", num("2"))
-                .expression_attribute_values(":s", AttributeValue::S("set by the application".into()))
-                .send();
-            write_now(upgrade)?;
+        if s(item, "pk").unwrap().ends_with('0') {
+            let status = AttributeValue::S("set by the application".into());
+            let values = [(":v", num("2")), (":s", status)];
+            meanwhile.update(item, "SET version = :v, #s = :s", &[("#s", "status")], &values)?;
         }
         Ok(Change::update().set("status", AttributeValue::S("backfilled".into())).set("version", num("2")))
     };
